@@ -1,0 +1,253 @@
+"""Database URLs, connections and the per-request connection tool.
+
+Every service binds its models to a :class:`peewee.DatabaseProxy`; nothing connects at import.
+At start-up the service calls :func:`open_database` with its configured URL and initialises the
+proxy with the result. Databases are always pooled: a request "connects" by taking one of the
+pool's open connections, so no request pays for a new database connection.
+"""
+import importlib
+import logging
+import sys
+import time
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+LOGGER = logging.getLogger(__name__)
+
+# Drivers peewee imports eagerly when they are installed. A service that only uses SQLite
+# (uniqueid on embedded defaults) must not load psycopg2, so peewee is imported with them
+# hidden and the PostgreSQL driver is attached on first use (see _attach_psycopg2).
+_LAZY_DRIVERS = ('psycopg2', 'psycopg2cffi', 'psycopg', 'pymysql', 'MySQLdb')
+
+
+class _HideDrivers:
+    """A meta-path finder that makes the database drivers look absent while peewee imports."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):  # pylint: disable=unused-argument
+        """Refuse the drivers' top-level modules."""
+        if fullname.split('.')[0] in _LAZY_DRIVERS:
+            raise ImportError('{} is loaded on demand'.format(fullname))
+        return None
+
+
+def _import_peewee():
+    if 'peewee' in sys.modules:
+        return sys.modules['peewee']
+    loaded = [name for name in _LAZY_DRIVERS if name in sys.modules]
+    finder = _HideDrivers()
+    if not loaded:
+        sys.meta_path.insert(0, finder)
+    try:
+        return importlib.import_module('peewee')
+    finally:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+
+
+peewee = _import_peewee()
+from playhouse import pool  # noqa: E402  pylint: disable=wrong-import-position
+
+
+class DatabaseURLError(ValueError):
+    """A database URL that cannot be used."""
+
+
+class ConnectError(RuntimeError):
+    """The database could not be reached within the configured attempts."""
+
+
+def _attach_psycopg2():
+    """Give peewee the psycopg2 driver it was imported without."""
+    if peewee.psycopg2 is not None:
+        return
+    try:
+        import psycopg2  # pylint: disable=import-outside-toplevel
+        from psycopg2 import extensions, extras  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:
+        raise DatabaseURLError(
+            'PostgreSQL URLs need psycopg2 (pip install psycopg2-binary): {}'.format(exc)) from None
+    extras.register_uuid()
+    peewee.psycopg2 = psycopg2
+    peewee.pg_extensions = extensions
+    peewee.Json_pg2 = extras.Json
+    adapter = peewee.Psycopg2Adapter
+    adapter.txn_idle = extensions.TRANSACTION_STATUS_IDLE
+    adapter.txn_inerror = extensions.TRANSACTION_STATUS_INERROR
+    adapter.txn_unknown = extensions.TRANSACTION_STATUS_UNKNOWN
+
+
+def _attach_mysql():
+    if peewee.mysql is not None:
+        return
+    try:
+        peewee.mysql = importlib.import_module('pymysql')
+    except ImportError:
+        try:
+            peewee.mysql = importlib.import_module('MySQLdb')
+        except ImportError:
+            raise DatabaseURLError('MySQL URLs need pymysql (pip install pymysql)') from None
+
+
+# Every scheme is served by a pooled class; '+pool' spellings are accepted for compatibility.
+_SCHEMES = {
+    'sqlite': ('sqlite', pool.PooledSqliteDatabase),
+    'sqliteext': ('sqlite', pool.PooledSqliteDatabase),
+    'postgres': ('postgresql', pool.PooledPostgresqlDatabase),
+    'postgresql': ('postgresql', pool.PooledPostgresqlDatabase),
+    'postgresext': ('postgresql', pool.PooledPostgresqlDatabase),
+    'postgresqlext': ('postgresql', pool.PooledPostgresqlDatabase),
+    'mysql': ('mysql', pool.PooledMySQLDatabase),
+}
+
+SQLITE_BUSY_TIMEOUT = 30  # seconds a writer waits for SQLite's write lock
+
+
+def _query_value(value):
+    lowered = value.lower()
+    if lowered in ('true', 'false'):
+        return lowered == 'true'
+    if value.isdigit():
+        return int(value)
+    return value
+
+
+def parse_url(url):
+    """Split a peewee database URL into ``(family, database class, connect kwargs)``.
+
+    Accepts every spelling the upstream docs use: ``sqlite:///file``, ``sqliteext:///file``
+    (the documented default, which peewee 4 no longer registers), ``sqlite:///:memory:``,
+    ``postgres://``, ``postgresql://``, ``mysql://`` and the ``+pool`` variants.
+    """
+    if not isinstance(url, str) or '://' not in url:
+        raise DatabaseURLError('not a database URL: {!r}'.format(url))
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme.endswith('+pool'):
+        scheme = scheme[:-len('+pool')]
+    if scheme not in _SCHEMES:
+        raise DatabaseURLError('unsupported database URL scheme {!r} (use one of {})'.format(
+            parts.scheme, ', '.join(sorted(_SCHEMES))))
+    family, klass = _SCHEMES[scheme]
+    database = unquote(parts.path[1:]) if parts.path.startswith('/') else unquote(parts.path)
+    kwargs = {}
+    if family == 'sqlite':
+        if parts.netloc:
+            # sqlite://db.sqlite3 (two slashes) would silently name a host; refuse it.
+            raise DatabaseURLError(
+                'SQLite URLs take three slashes: sqlite:///relative.db or sqlite:////abs/path.db')
+        database = database or ':memory:'
+    else:
+        if not database:
+            raise DatabaseURLError('database URL {!r} names no database'.format(url))
+        if parts.username:
+            kwargs['user'] = unquote(parts.username)
+        if parts.password:
+            kwargs['passwd' if family == 'mysql' else 'password'] = unquote(parts.password)
+        if parts.hostname:
+            kwargs['host'] = parts.hostname
+        if parts.port:
+            kwargs['port'] = parts.port
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        kwargs[key] = _query_value(value)
+    return family, klass, database, kwargs
+
+
+def open_database(url, max_connections=64):
+    """Build (without connecting) a pooled peewee database for ``url``.
+
+    SQLite gets WAL journaling, a busy timeout and foreign keys; ``synchronous=FULL`` keeps
+    every acknowledged commit through a power cut, which the unique-ID counter depends on.
+    """
+    family, klass, database, kwargs = parse_url(url)
+    kwargs.setdefault('stale_timeout', 300)
+    kwargs.setdefault('timeout', 30)  # wait this long for a free pooled connection
+    if family == 'sqlite':
+        pragmas = {
+            'journal_mode': 'wal',
+            'foreign_keys': 1,
+            'synchronous': 'full',
+            'busy_timeout': SQLITE_BUSY_TIMEOUT * 1000,
+        }
+        kwargs.setdefault('returning_clause', peewee.sqlite3.sqlite_version_info >= (3, 35, 0))
+        return klass(database, max_connections=max_connections, pragmas=pragmas,
+                     check_same_thread=False, **kwargs)
+    if family == 'postgresql':
+        _attach_psycopg2()
+    else:
+        _attach_mysql()
+    return klass(database, max_connections=max_connections, **kwargs)
+
+
+def family_of(database):
+    """``'sqlite'``, ``'postgresql'`` or ``'mysql'`` for a (possibly proxied) database."""
+    db = getattr(database, 'obj', database)
+    if isinstance(db, peewee.SqliteDatabase):
+        return 'sqlite'
+    if isinstance(db, peewee.PostgresqlDatabase):
+        return 'postgresql'
+    return 'mysql'
+
+
+def connect_with_retry(database, attempts, wait, sleep=time.sleep):
+    """Connect, retrying connection-level failures ``attempts`` times ``wait`` seconds apart.
+
+    Raises :class:`ConnectError` (``Failed database connect retry.``, as upstream) when the
+    database is still unreachable.
+    """
+    attempts = max(1, int(attempts))
+    last = None
+    for attempt in range(attempts):
+        try:
+            database.connect(reuse_if_open=True)
+            database.execute_sql('SELECT 1')
+            return database
+        except peewee.OperationalError as exc:
+            last = exc
+            if not database.is_closed():
+                database.close()
+            LOGGER.warning('database connect attempt %d/%d failed: %s', attempt + 1, attempts,
+                           str(exc).strip())
+            if attempt + 1 < attempts:
+                sleep(wait)
+    raise ConnectError('Failed database connect retry. ({})'.format(str(last).strip()))
+
+
+def enable_debug_logging():
+    """Log every SQL statement peewee sends (``database.debug_logging``)."""
+    logger = logging.getLogger('peewee')
+    logger.setLevel(logging.DEBUG)
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler())
+
+
+def request_tool(database, name):
+    """Register and return the CherryPy tool ``tools.<name>`` holding a pooled connection
+    per request.
+
+    The connection is taken before the handler runs and given back when the request ends,
+    also when the handler raised, so a failed request never strands a connection or leaves
+    a transaction open. Turn it on with ``tools.<name>.on: True`` (the app builder does).
+    """
+    import cherrypy  # pylint: disable=import-outside-toplevel
+
+    def give_back():
+        if not database.is_closed():
+            if database.in_transaction():
+                database.rollback()
+            database.close()
+
+    class _DatabaseTool(cherrypy.Tool):
+        def __init__(self):
+            super().__init__('on_start_resource', self._take, name=name)
+
+        @staticmethod
+        def _take():
+            database.connect(reuse_if_open=True)
+
+        def _setup(self):
+            super()._setup()
+            cherrypy.request.hooks.attach('on_end_request', give_back)
+
+    tool = _DatabaseTool()
+    setattr(cherrypy.tools, name, tool)
+    return tool

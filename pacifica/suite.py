@@ -1,0 +1,204 @@
+"""``pacifica-suite``: every installed service at once, on embedded defaults.
+
+State lives under one directory (``$PACIFICA_HOME``, default ``./.pacifica``): one SQLite file
+per service, the archive, the cart volume and the Celery queue. Each service runs as its own
+process on its documented port; ``dbsync`` runs first; Ctrl-C or SIGTERM stops them all.
+"""
+import argparse
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+from urllib.request import urlopen
+
+HOST = '127.0.0.1'
+
+
+@dataclass
+class Entry:
+    """One process the suite starts."""
+
+    name: str
+    module: str                      # package that must be importable for the entry to run
+    port: Optional[int]              # None: no HTTP port (the Celery worker)
+    argv: Callable[[str, int], List[str]]          # (state dir, port) -> command line
+    env: Callable[[str], Dict[str, str]] = lambda state: {}
+    dbsync: Optional[List[str]] = None              # admin command run before start
+    example: str = ''
+
+    def installed(self):
+        """Whether this entry's package is importable here."""
+        return importlib.util.find_spec(self.module) is not None
+
+
+def _sqlite(state, name):
+    return {'PEEWEE_URL': 'sqliteext:///' + os.path.join(state, name + '.sqlite3')}
+
+
+def _python(*args):
+    return [sys.executable, '-m'] + list(args)
+
+
+def _admin(package, *args):
+    """Run ``<package>.__main__.cmd`` (the ``pacifica-<service>-cmd`` program)."""
+    code = 'import sys, {}.__main__ as m; sys.exit(m.cmd(sys.argv[1:]))'.format(package)
+    return [sys.executable, '-c', code] + list(args)
+
+
+ENTRIES = [
+    Entry('uniqueid', 'pacifica.uniqueid', 8051,
+          lambda state, port: _python('pacifica.uniqueid', '-a', HOST, '-p', str(port)),
+          env=lambda state: _sqlite(state, 'uniqueid'),
+          dbsync=_admin('pacifica.uniqueid', 'dbsync'),
+          example="curl 'http://127.0.0.1:8051/getid?range=10&mode=file'"),
+]
+
+
+@dataclass
+class Suite:
+    """The running processes and how to stop them."""
+
+    state: str
+    entries: List[Entry]
+    procs: List[subprocess.Popen] = field(default_factory=list)
+
+    def env(self, entry):
+        """The environment of one entry's processes."""
+        env = dict(os.environ)
+        env.setdefault('PACIFICA_HOME', self.state)
+        # The suite's own defaults must not be overridden by a user's ~/.pacifica-* files.
+        env['{}_CONFIG'.format(entry.name.upper())] = os.path.join(self.state, 'none.ini')
+        env['{}_CPCONFIG'.format(entry.name.upper())] = os.path.join(self.state, 'none.conf')
+        env.update(entry.env(self.state))
+        return env
+
+    def check_ports(self):
+        """Refuse to start when a documented port is taken (before anything starts)."""
+        for entry in self.entries:
+            if entry.port is None:
+                continue
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((HOST, entry.port))
+                except OSError:
+                    raise SystemExit('pacifica-suite: port {} ({}) is already in use; stop '
+                                     'whatever holds it and try again'.format(
+                                         entry.port, entry.name)) from None
+
+    def dbsync(self):
+        """Create or update every schema before any server starts."""
+        for entry in self.entries:
+            if entry.dbsync:
+                done = subprocess.run(entry.dbsync, env=self.env(entry), cwd=self.state,
+                                      capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    raise SystemExit('pacifica-suite: {} dbsync failed: {}'.format(
+                        entry.name, (done.stderr or done.stdout).strip()))
+
+    def start(self):
+        """Start every process (each in its own process group, so stop() reaches children)."""
+        for entry in self.entries:
+            log = open(os.path.join(self.state, entry.name + '.log'), 'ab')  # pylint: disable=consider-using-with
+            self.procs.append(subprocess.Popen(  # pylint: disable=consider-using-with
+                entry.argv(self.state, entry.port), env=self.env(entry), cwd=self.state,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            log.close()
+
+    def wait_ready(self, timeout=30.0):
+        """Wait until every HTTP service answers ``GET /``."""
+        deadline = time.monotonic() + timeout
+        for entry, proc in zip(self.entries, self.procs):
+            if entry.port is None:
+                continue
+            while True:
+                if proc.poll() is not None:
+                    raise SystemExit('pacifica-suite: {} exited with {}; see {}'.format(
+                        entry.name, proc.returncode,
+                        os.path.join(self.state, entry.name + '.log')))
+                try:
+                    with urlopen('http://{}:{}/'.format(HOST, entry.port), timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit('pacifica-suite: {} did not answer within {:.0f} s'
+                                         .format(entry.name, timeout)) from None
+                    time.sleep(0.1)
+
+    def stop(self, grace=10.0):
+        """SIGTERM every process group, then SIGKILL what is left after ``grace`` seconds."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
+        for proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+
+    def banner(self):
+        """What is running and a first thing to try."""
+        lines = ['Pacifica suite running; state in {}'.format(self.state)]
+        for entry in self.entries:
+            if entry.port is not None:
+                lines.append('  {:<18} http://{}:{}/'.format(entry.name, HOST, entry.port))
+        examples = [e.example for e in self.entries if e.example]
+        if examples:
+            lines.append('Try:')
+            lines.extend('  ' + example for example in examples)
+        lines.append('Ctrl-C stops every service.')
+        return '\n'.join(lines)
+
+
+def main(argv=None):
+    """Run the suite until Ctrl-C or SIGTERM."""
+    parser = argparse.ArgumentParser(
+        prog='pacifica-suite',
+        description='Run every installed Pacifica service on embedded defaults (SQLite, a '
+                    'filesystem Celery broker, local directories) on its documented port.')
+    parser.add_argument('--home', default=None,
+                        help='state directory (default $PACIFICA_HOME or ./.pacifica)')
+    args = parser.parse_args(argv)
+    state = os.path.abspath(args.home or os.environ.get('PACIFICA_HOME') or '.pacifica')
+    os.makedirs(state, exist_ok=True)
+    suite = Suite(state, [e for e in ENTRIES if e.installed()])
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    suite.check_ports()
+    try:
+        suite.dbsync()
+        suite.start()
+        suite.wait_ready()
+        print(suite.banner(), flush=True)
+        while all(proc.poll() is None for proc in suite.procs):
+            time.sleep(0.5)
+        dead = [e.name for e, p in zip(suite.entries, suite.procs) if p.poll() is not None]
+        print('pacifica-suite: {} stopped unexpectedly; stopping the rest'.format(
+            ', '.join(dead)), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('\npacifica-suite: stopping', flush=True)
+        return 0
+    finally:
+        suite.stop()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

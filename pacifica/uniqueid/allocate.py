@@ -1,0 +1,64 @@
+"""Allocating id ranges: one atomic statement per request, never a duplicate.
+
+The counter row holds the next index to hand out. An allocation is a single
+``UPDATE ... SET index = index + range ... RETURNING index``: the database serialises
+concurrent updates of the row, so no two requests (threads, uWSGI workers or separate
+service instances sharing the database) can read the same value. A new mode is created with
+an insert that ignores a concurrent insert of the same mode, then the update runs again.
+"""
+from pacifica.common.rest import MAX_BIGINT
+
+from .orm import DB, UniqueIndex
+
+MAX_MODE_LENGTH = 255
+FIRST_INDEX = 0  # PROJECT CONTRACT: a new mode starts at 0 (upstream code started at 1)
+
+
+class RangeExhausted(ValueError):
+    """The mode's counter cannot move ``range`` further within a signed 64-bit integer."""
+
+
+def _bump(mode, count):
+    """Advance the counter atomically; the new next index, or None when there is no row
+    (or the range would overflow)."""
+    query = (UniqueIndex
+             .update(index=UniqueIndex.index + count)
+             .where((UniqueIndex.idid == mode) & (UniqueIndex.index <= MAX_BIGINT - count))
+             .returning(UniqueIndex.index))
+    rows = list(query.tuples().execute())
+    return rows[0][0] if rows else None
+
+
+def _bump_locked(mode, count):
+    """The same for a database without RETURNING: lock the row, then update it."""
+    with DB.atomic():
+        row = (UniqueIndex.select(UniqueIndex.index)
+               .where(UniqueIndex.idid == mode).for_update().first())
+        if row is None or row.index > MAX_BIGINT - count:
+            return None
+        UniqueIndex.update(index=row.index + count).where(UniqueIndex.idid == mode).execute()
+        return row.index + count
+
+
+def _create(mode):
+    UniqueIndex.insert(idid=mode, index=FIRST_INDEX).on_conflict_ignore().execute()
+
+
+def allocate(mode, count):
+    """Reserve ``count`` ids in ``mode``; returns ``(start, end)`` inclusive."""
+    bump = _bump if DB.obj.returning_clause else _bump_locked
+    new_next = bump(mode, count)
+    if new_next is None:
+        _create(mode)
+        new_next = bump(mode, count)
+    if new_next is None:
+        raise RangeExhausted('mode {!r} cannot hand out {} more ids'.format(mode, count))
+    start = new_next - count
+    return start, new_next - 1
+
+
+def peek(mode):
+    """The next index of ``mode`` without changing it (None for an unknown mode)."""
+    row = UniqueIndex.select(UniqueIndex.index).where(UniqueIndex.idid == mode).first()
+    return None if row is None else row.index
+

@@ -1,0 +1,4 @@
+"""UniqueID's configuration keys (``[database]`` only, as upstream)."""
+from pacifica.common.config import DATABASE_KEYS
+
+KEYS = DATABASE_KEYS

@@ -1,0 +1,40 @@
+"""Pacifica Core: the Pacifica metadata, uniqueid, cartd and proxy services, and a POSIX
+archive interface, in one distribution with an extra per service."""
+from setuptools import find_namespace_packages, setup
+
+BASE = ['cherrypy>=18.8', 'requests>=2.28']
+DATABASE = ['peewee>=4.5,<5']
+POSTGRES = ['psycopg2-binary>=2.9']
+EXTRAS = {
+    'uniqueid': DATABASE,
+    'metadata': DATABASE + ['python-dateutil>=2.8', 'jsonschema>=4'],
+    'cartd': DATABASE + ['celery>=5.3'],
+    'proxy': [],
+    'archiveinterface': [],
+    'postgres': POSTGRES,
+    'uwsgi': ['uwsgi>=2.0.22'],
+}
+EXTRAS['all'] = sorted({req for name in ('uniqueid', 'metadata', 'cartd', 'proxy',
+                                         'archiveinterface', 'postgres')
+                        for req in EXTRAS[name]})
+EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2'] + EXTRAS['uwsgi']
+
+setup(
+    name='pacifica-core',
+    version='0.1.0',
+    description=__doc__.splitlines()[0],
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    license='LGPL-3.0-or-later',
+    python_requires='>=3.9',
+    packages=find_namespace_packages(include=['pacifica', 'pacifica.*']),
+    install_requires=BASE,
+    extras_require=EXTRAS,
+    entry_points={
+        'console_scripts': [
+            'pacifica-uniqueid=pacifica.uniqueid.__main__:main',
+            'pacifica-uniqueid-cmd=pacifica.uniqueid.__main__:cmd',
+            'pacifica-suite=pacifica.suite:main',
+        ],
+    },
+)
