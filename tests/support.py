@@ -79,7 +79,8 @@ class Server:
     def __init__(self, argv, env, port, cwd, ready_path='/', timeout=30):
         self.port = port
         self.url = 'http://127.0.0.1:{}'.format(port)
-        self.log = open(os.path.join(cwd, 'server-{}.log'.format(port)), 'wb+')  # pylint: disable=consider-using-with
+        self.log_path = os.path.join(cwd, 'server-{}.log'.format(port))
+        self.log = open(self.log_path, 'wb')  # pylint: disable=consider-using-with
         self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log,  # pylint: disable=consider-using-with
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -98,9 +99,10 @@ class Server:
 
     def output(self):
         """What the server printed so far."""
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode('utf-8', 'replace')
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path, 'rb') as handle:
+            return handle.read().decode('utf-8', 'replace')
 
     def stop(self):
         """Terminate the process group and wait for it."""

@@ -332,8 +332,11 @@ def wsgi_application(service):
     context = make_context(service, service.default_config())
     cpconfig = service.default_cpconfig()
     cpconfig = cpconfig if os.path.isfile(cpconfig) else None
-    cherrypy.config.update({'engine.autoreload.on': False, 'log.screen': True,
+    # The WSGI server (uWSGI) logs requests itself; a cpconfig may turn CherryPy's logs on.
+    cherrypy.config.update({'engine.autoreload.on': False, 'log.screen': False,
                             'checker.on': False, 'environment': 'embedded'})
+    if cpconfig:
+        cherrypy.config.update(cpconfig)
     if service.on_start:
         service.on_start(context)
     tool = None

@@ -1,0 +1,83 @@
+"""pacifica.common.database: URLs, pragmas, retrying connect."""
+import pytest
+
+from pacifica.common import database
+from pacifica.common.database import peewee
+
+
+@pytest.mark.parametrize('url, family, name', [
+    ('sqliteext:///db.sqlite3', 'sqlite', 'db.sqlite3'),
+    ('sqlite:///db.sqlite3', 'sqlite', 'db.sqlite3'),
+    ('sqlite:////abs/path.db', 'sqlite', '/abs/path.db'),
+    ('sqlite:///:memory:', 'sqlite', ':memory:'),
+    ('sqlite+pool:///x.db', 'sqlite', 'x.db'),
+    ('postgres://u:p@h:5433/db', 'postgresql', 'db'),
+    ('postgresql://u@h/db', 'postgresql', 'db'),
+    ('postgresql+pool://u@h/db', 'postgresql', 'db'),
+    ('postgresext://u@h/db', 'postgresql', 'db'),
+    ('mysql://u:p@h:3306/db', 'mysql', 'db'),
+])
+def test_documented_urls(url, family, name):
+    got_family, _klass, got_name, _kwargs = database.parse_url(url)
+    assert (got_family, got_name) == (family, name)
+
+
+def test_credentials_and_query_arguments():
+    _f, _k, _n, kwargs = database.parse_url('postgresql://us%40r:p%2Fss@host:6000/db?'
+                                            'connect_timeout=3&sslmode=disable')
+    assert kwargs == {'user': 'us@r', 'password': 'p/ss', 'host': 'host', 'port': 6000,
+                      'connect_timeout': 3, 'sslmode': 'disable'}
+    _f, _k, _n, kwargs = database.parse_url('mysql://u:pw@h/db')
+    assert kwargs['passwd'] == 'pw'
+
+
+@pytest.mark.parametrize('url, words', [
+    ('oracle://x/y', 'unsupported'),
+    ('sqlite://db.sqlite3', 'three slashes'),
+    ('postgresql://h/', 'names no database'),
+    ('not a url', 'not a database URL'),
+    (None, 'not a database URL'),
+])
+def test_bad_urls(url, words):
+    with pytest.raises(database.DatabaseURLError, match=words):
+        database.parse_url(url)
+
+
+def test_sqlite_pragmas(tmp_path):
+    db = database.open_database('sqliteext:///' + str(tmp_path / 'p.db'))
+    with db.connection_context():
+        assert db.execute_sql('PRAGMA journal_mode').fetchone()[0] == 'wal'
+        assert db.execute_sql('PRAGMA foreign_keys').fetchone()[0] == 1
+        assert db.execute_sql('PRAGMA synchronous').fetchone()[0] == 2  # FULL
+        assert db.execute_sql('PRAGMA busy_timeout').fetchone()[0] == 30000
+    assert database.family_of(db) == 'sqlite'
+
+
+def test_connect_with_retry_gives_up_after_the_attempts():
+    db = database.open_database('postgresql://nobody@127.0.0.1:1/none?connect_timeout=1')
+    sleeps = []
+    with pytest.raises(database.ConnectError, match='Failed database connect retry.'):
+        database.connect_with_retry(db, 3, 0.5, sleep=sleeps.append)
+    assert sleeps == [0.5, 0.5]
+
+
+def test_connect_with_retry_succeeds(db_url):
+    db = database.open_database(db_url)
+    database.connect_with_retry(db, 1, 0)
+    assert not db.is_closed()
+    db.close()
+
+
+def test_pool_reuses_connections(db_url):
+    db = database.open_database(db_url)
+    db.connect()
+    first = db.connection()
+    db.close()
+    db.connect()
+    assert db.connection() is first
+    db.close()
+    db.close_all()
+
+
+def test_peewee_is_the_real_module():
+    assert peewee.Model is not None and peewee.__version__.startswith('4.')
