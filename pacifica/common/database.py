@@ -5,9 +5,11 @@ At start-up the service calls :func:`open_database` with its configured URL and 
 proxy with the result. Databases are always pooled: a request "connects" by taking one of the
 pool's open connections, so no request pays for a new database connection.
 """
+import contextlib
 import importlib
 import logging
 import sys
+import threading
 import time
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -88,14 +90,57 @@ def _attach_mysql():
             raise DatabaseURLError('MySQL URLs need pymysql (pip install pymysql)') from None
 
 
+class PooledPostgresql(pool.PooledPostgresqlDatabase):
+    """peewee's PostgreSQL pool without the ``SELECT 1`` it sends on every checkout.
+
+    That ping doubled the round trips of a one-statement request. A connection is judged
+    by what psycopg2 knows locally (closed flag, transaction status); one the server dropped
+    is found by the next statement, which raises, and :func:`connection_lost` lets the
+    caller discard it and retry where a retry is safe.
+    """
+
+    def _is_closed(self, conn):
+        if conn.closed:
+            return True
+        status = self._adapter.txn_status(conn)
+        if status == self._adapter.txn_unknown:
+            return True
+        if status != self._adapter.txn_idle:
+            try:
+                self._adapter.rollback(conn)
+            except Exception:  # pylint: disable=broad-except
+                return True
+        return False
+
+
+def connection_lost(database):
+    """After a failed statement: True (and the connection discarded, with the pool's idle
+    ones) when the connection itself is gone, so the statement may be retried on a fresh
+    one."""
+    db = getattr(database, 'obj', database)
+    if db.is_closed():
+        return False
+    conn = db.connection()
+    gone = bool(getattr(conn, 'closed', False))
+    if not gone and isinstance(db, peewee.PostgresqlDatabase):
+        gone = db._adapter.txn_status(conn) == db._adapter.txn_unknown  # pylint: disable=protected-access
+    if gone:
+        db.close()
+        # Whatever dropped this connection (a server restart, a failover) dropped the idle
+        # ones beside it too: discard them rather than meet them one failed request at a time.
+        if hasattr(db, 'close_idle'):
+            db.close_idle()
+    return gone
+
+
 # Every scheme is served by a pooled class; '+pool' spellings are accepted for compatibility.
 _SCHEMES = {
     'sqlite': ('sqlite', pool.PooledSqliteDatabase),
     'sqliteext': ('sqlite', pool.PooledSqliteDatabase),
-    'postgres': ('postgresql', pool.PooledPostgresqlDatabase),
-    'postgresql': ('postgresql', pool.PooledPostgresqlDatabase),
-    'postgresext': ('postgresql', pool.PooledPostgresqlDatabase),
-    'postgresqlext': ('postgresql', pool.PooledPostgresqlDatabase),
+    'postgres': ('postgresql', PooledPostgresql),
+    'postgresql': ('postgresql', PooledPostgresql),
+    'postgresext': ('postgresql', PooledPostgresql),
+    'postgresqlext': ('postgresql', PooledPostgresql),
     'mysql': ('mysql', pool.PooledMySQLDatabase),
 }
 
@@ -188,6 +233,32 @@ def family_of(database):
     return 'mysql'
 
 
+_WRITE_LOCKS = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock(database):
+    """A lock that serialises this process's writers on SQLite (a no-op context elsewhere).
+
+    SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps
+    in steps of up to 100 ms. Queuing a process's own threads on a Python lock instead
+    hands the write lock over at once, which keeps tail latency low. Other processes on the
+    same file still meet the busy timeout, so correctness never depends on this lock.
+    """
+    db = getattr(database, 'obj', database)
+    if not isinstance(db, peewee.SqliteDatabase):
+        return contextlib.nullcontext()
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(id(db), threading.RLock())
+
+
+def quote(database, name):
+    """Quote an identifier for ``database`` (``"index"``, or backticks on MySQL)."""
+    db = getattr(database, 'obj', database)
+    left, right = db.quote[0], db.quote[-1]
+    return left + name + right
+
+
 def connect_with_retry(database, attempts, wait, sleep=time.sleep):
     """Connect, retrying connection-level failures ``attempts`` times ``wait`` seconds apart.
 
@@ -221,12 +292,14 @@ def enable_debug_logging():
 
 
 def request_tool(database, name):
-    """Register and return the CherryPy tool ``tools.<name>`` holding a pooled connection
-    per request.
+    """Register and return the CherryPy tool ``tools.<name>`` that gives a request's pooled
+    connection back when the request ends.
 
-    The connection is taken before the handler runs and given back when the request ends,
-    also when the handler raised, so a failed request never strands a connection or leaves
-    a transaction open. Turn it on with ``tools.<name>.on: True`` (the app builder does).
+    Nothing is taken up front: peewee opens (takes from the pool) a connection on a
+    request's first query, so requests that never touch the database (``GET /``, a 400 for a
+    bad parameter) cost the pool nothing. The hook runs also when the handler raised, so a
+    failed request never strands a connection or leaves a transaction open. Turn it on with
+    ``tools.<name>.on: True`` (the app builder does).
     """
     import cherrypy  # pylint: disable=import-outside-toplevel
 
@@ -236,18 +309,6 @@ def request_tool(database, name):
                 database.rollback()
             database.close()
 
-    class _DatabaseTool(cherrypy.Tool):
-        def __init__(self):
-            super().__init__('on_start_resource', self._take, name=name)
-
-        @staticmethod
-        def _take():
-            database.connect(reuse_if_open=True)
-
-        def _setup(self):
-            super()._setup()
-            cherrypy.request.hooks.attach('on_end_request', give_back)
-
-    tool = _DatabaseTool()
+    tool = cherrypy.Tool('on_end_request', give_back, name=name)
     setattr(cherrypy.tools, name, tool)
     return tool

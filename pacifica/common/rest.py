@@ -121,14 +121,12 @@ class StatusRoot:
 
 def app_config(debug=False, db_tool=None):
     """The CherryPy config for a service's ``/``: routing, JSON errors, no leaked tracebacks."""
+    # Handlers return JSON bytes and set their Content-Type (json_body), and so does the
+    # error page, so no per-request header or encoding tool is needed.
     conf = {
         'request.dispatch': cherrypy.dispatch.MethodDispatcher(),
         'request.show_tracebacks': bool(debug),
         'error_page.default': error_page,
-        'tools.response_headers.on': True,
-        'tools.response_headers.headers': [('Content-Type', JSON_TYPE)],
-        'tools.encode.on': True,
-        'tools.encode.encoding': 'utf-8',
     }
     if db_tool:
         conf['tools.{}.on'.format(db_tool)] = True

@@ -6,6 +6,7 @@ concurrent updates of the row, so no two requests (threads, uWSGI workers or sep
 service instances sharing the database) can read the same value. A new mode is created with
 an insert that ignores a concurrent insert of the same mode, then the update runs again.
 """
+from pacifica.common.database import connection_lost, peewee, quote, write_lock
 from pacifica.common.rest import MAX_BIGINT
 
 from .orm import DB, UniqueIndex
@@ -18,19 +19,33 @@ class RangeExhausted(ValueError):
     """The mode's counter cannot move ``range`` further within a signed 64-bit integer."""
 
 
+_STATEMENTS = {}
+
+
+def _bump_sql(database):
+    """The UPDATE ... RETURNING statement for ``database``, built once: generating it with
+    the query builder on every request cost as much as running it."""
+    key = id(database)
+    if key not in _STATEMENTS:
+        table, ident, index = (quote(database, name) for name in ('uniqueindex', 'id', 'index'))
+        param = database.param
+        _STATEMENTS[key] = (
+            'UPDATE {t} SET {i} = {i} + {p} WHERE {id} = {p} AND {i} <= {p} '
+            'RETURNING {i}'.format(t=table, i=index, id=ident, p=param))
+    return _STATEMENTS[key]
+
+
 def _bump(mode, count):
     """Advance the counter atomically; the new next index, or None when there is no row
     (or the range would overflow)."""
-    query = (UniqueIndex
-             .update(index=UniqueIndex.index + count)
-             .where((UniqueIndex.idid == mode) & (UniqueIndex.index <= MAX_BIGINT - count))
-             .returning(UniqueIndex.index))
-    rows = list(query.tuples().execute())
-    return rows[0][0] if rows else None
+    database = DB.obj
+    cursor = database.execute_sql(_bump_sql(database), (count, mode, MAX_BIGINT - count))
+    row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _bump_locked(mode, count):
-    """The same for a database without RETURNING: lock the row, then update it."""
+    """The same for a database without RETURNING (MySQL): lock the row, then update it."""
     with DB.atomic():
         row = (UniqueIndex.select(UniqueIndex.index)
                .where(UniqueIndex.idid == mode).for_update().first())
@@ -44,21 +59,35 @@ def _create(mode):
     UniqueIndex.insert(idid=mode, index=FIRST_INDEX).on_conflict_ignore().execute()
 
 
-def allocate(mode, count):
-    """Reserve ``count`` ids in ``mode``; returns ``(start, end)`` inclusive."""
+def _allocate(mode, count):
     bump = _bump if DB.obj.returning_clause else _bump_locked
-    new_next = bump(mode, count)
-    if new_next is None:
-        _create(mode)
+    with write_lock(DB):
         new_next = bump(mode, count)
+        if new_next is None:
+            _create(mode)
+            new_next = bump(mode, count)
+    return new_next
+
+
+def allocate(mode, count):
+    """Reserve ``count`` ids in ``mode``; returns ``(start, end)`` inclusive.
+
+    A pooled connection the database server dropped (a restart) is discarded and the
+    allocation tried once more on a fresh one. That is safe: if the lost statement did
+    commit, its range is simply never handed out, a gap and not a duplicate.
+    """
+    try:
+        new_next = _allocate(mode, count)
+    except (peewee.OperationalError, peewee.InterfaceError):
+        if not connection_lost(DB):
+            raise
+        new_next = _allocate(mode, count)
     if new_next is None:
         raise RangeExhausted('mode {!r} cannot hand out {} more ids'.format(mode, count))
-    start = new_next - count
-    return start, new_next - 1
+    return new_next - count, new_next - 1
 
 
 def peek(mode):
     """The next index of ``mode`` without changing it (None for an unknown mode)."""
     row = UniqueIndex.select(UniqueIndex.index).where(UniqueIndex.idid == mode).first()
     return None if row is None else row.index
-

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from support import Server, free_port, run_admin, service_env, start_service
+from support import (POSTGRES_URL, Server, create_postgres_database, drop_postgres_database,
+                     free_port, run_admin, service_env, start_service)
 
 CLIENTS = 32
 REQUESTS_PER_CLIENT = 15
@@ -134,3 +135,37 @@ def test_new_mode_created_concurrently(synced, tmp_path):
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason='PACIFICA_TEST_POSTGRES is not set')
+def test_survives_the_database_dropping_its_connections(tmp_path):
+    """PostgreSQL closes every session (a restart, a failover): the pooled connections are
+    dead, and the next requests still succeed on fresh ones without duplicates."""
+    db_url = create_postgres_database()
+    try:
+        _drop_connections_and_go_on(db_url, tmp_path)
+    finally:
+        drop_postgres_database(db_url)
+
+
+def _drop_connections_and_go_on(db_url, tmp_path):
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    from urllib.parse import urlsplit  # pylint: disable=import-outside-toplevel
+    env = service_env(tmp_path, 'uniqueid', PEEWEE_URL=db_url)
+    assert run_admin('pacifica.uniqueid', ['dbsync'], env, cwd=str(tmp_path)).returncode == 0
+    server = start_service('pacifica.uniqueid', tmp_path, env)
+    try:
+        first, _ = hammer([server.url], 'drop', clients=8, per_client=3)
+        conn = psycopg2.connect(db_url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity '
+                        'WHERE datname = %s AND pid <> pg_backend_pid()',
+                        (urlsplit(db_url).path.lstrip('/'),))
+            assert cur.rowcount >= 1
+        conn.close()
+        second, errors = hammer([server.url], 'drop', clients=8, per_client=3)
+    finally:
+        server.stop()
+    assert errors == []
+    assert_disjoint_and_dense(first + second, 48)
