@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional
 from urllib.request import urlopen
 
@@ -30,6 +30,14 @@ class Entry:
     env: Callable[[str], Dict[str, str]] = lambda state: {}
     dbsync: Optional[List[str]] = None              # admin command run before start
     example: str = ''
+
+    def shifted(self, offset):
+        """This entry with its port (and the ports in its example) moved by ``offset``."""
+        if self.port is None:
+            return self
+        moved = self.port + offset
+        return replace(self, port=moved, example=self.example.replace(
+            ':{}/'.format(self.port), ':{}/'.format(moved)))
 
     def installed(self):
         """Whether this entry's package is importable here."""
@@ -172,10 +180,16 @@ def main(argv=None):
                     'filesystem Celery broker, local directories) on its documented port.')
     parser.add_argument('--home', default=None,
                         help='state directory (default $PACIFICA_HOME or ./.pacifica)')
+    parser.add_argument('--port-offset', type=int, default=0,
+                        help='add this to every documented port (to run a second suite '
+                             'beside one on the documented ports); default 0')
     args = parser.parse_args(argv)
     state = os.path.abspath(args.home or os.environ.get('PACIFICA_HOME') or '.pacifica')
     os.makedirs(state, exist_ok=True)
-    suite = Suite(state, [e for e in ENTRIES if e.installed()])
+    entries = [e for e in ENTRIES if e.installed()]
+    if args.port_offset:
+        entries = [e.shifted(args.port_offset) for e in entries]
+    suite = Suite(state, entries)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(signum)
