@@ -6,8 +6,10 @@ proxy with the result. Databases are always pooled: a request "connects" by taki
 pool's open connections, so no request pays for a new database connection.
 """
 import contextlib
+import fcntl
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -233,23 +235,56 @@ def family_of(database):
     return 'mysql'
 
 
+class _SqliteWriteLock:
+    """Serialises writers on one SQLite file: a thread lock within the process and an
+    ``flock`` on ``<file>-writelock`` across processes (uWSGI workers, a second instance).
+
+    Without it, SQLite's own busy handler makes waiting writers sleep in steps of up to
+    100 ms; a blocked ``flock`` wakes the next writer the moment the lock is free. The
+    busy timeout stays in place, so correctness never depends on this lock. Not reentrant.
+    """
+
+    def __init__(self, path):
+        self._thread_lock = threading.Lock()
+        self._fd = None
+        if path and path != ':memory:' and not path.startswith('file:'):
+            self._fd = os.open(path + '-writelock', os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self):
+        self._thread_lock.acquire()  # pylint: disable=consider-using-with
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError:
+                self._thread_lock.release()
+                raise
+        return self
+
+    def __exit__(self, *exc):
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+
 _WRITE_LOCKS = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
 def write_lock(database):
-    """A lock that serialises this process's writers on SQLite (a no-op context elsewhere).
+    """A context manager that serialises writers on SQLite (a no-op elsewhere).
 
-    SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps
-    in steps of up to 100 ms. Queuing a process's own threads on a Python lock instead
-    hands the write lock over at once, which keeps tail latency low. Other processes on the
-    same file still meet the busy timeout, so correctness never depends on this lock.
+    Wrap short write statements in it; see :class:`_SqliteWriteLock` for why.
     """
     db = getattr(database, 'obj', database)
     if not isinstance(db, peewee.SqliteDatabase):
         return contextlib.nullcontext()
+    # Keyed by process too: a lock made before a fork (uWSGI loads the app, then forks
+    # its workers) would share one open file between processes, and flock with it.
+    key = (os.getpid(), id(db))
     with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(id(db), threading.RLock())
+        if key not in _WRITE_LOCKS:
+            _WRITE_LOCKS[key] = _SqliteWriteLock(db.database)
+        return _WRITE_LOCKS[key]
 
 
 def quote(database, name):

@@ -81,3 +81,33 @@ def test_pool_reuses_connections(db_url):
 
 def test_peewee_is_the_real_module():
     assert peewee.Model is not None and peewee.__version__.startswith('4.')
+
+
+def test_sqlite_write_lock_excludes_other_processes(tmp_path):
+    """A writer holding the lock in one process blocks a writer in another until release."""
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+    url = 'sqliteext:///' + str(tmp_path / 'lock.db')
+    db = database.open_database(url)
+    ctx = multiprocessing.get_context('fork')
+    acquired = ctx.Event()
+
+    def child():
+        child_db = database.open_database(url)
+        with database.write_lock(child_db):
+            acquired.set()
+
+    with database.write_lock(db):
+        proc = ctx.Process(target=child)
+        proc.start()
+        time.sleep(0.5)
+        assert not acquired.is_set()
+    proc.join(10)
+    assert acquired.is_set() and proc.exitcode == 0
+    assert (tmp_path / 'lock.db-writelock').exists()
+
+
+def test_write_lock_is_a_no_op_off_sqlite():
+    db = database.open_database('postgresql://nobody@127.0.0.1:1/none')
+    with database.write_lock(db) as held:
+        assert held is None
