@@ -34,6 +34,7 @@ setup(
         'console_scripts': [
             'pacifica-uniqueid=pacifica.uniqueid.__main__:main',
             'pacifica-uniqueid-cmd=pacifica.uniqueid.__main__:cmd',
+            'pacifica-proxy=pacifica.proxy.__main__:main',
             'pacifica-suite=pacifica.suite:main',
         ],
     },

@@ -56,6 +56,7 @@ class Service:
     schema: Any = None                # SchemaManager subclass
     admin_commands: Sequence[AdminCommand] = ()
     on_start: Optional[Callable[['Context'], None]] = None   # after the schema check
+    wait_for_dependencies: Optional[Callable[['Context'], None]] = None  # server CLI only
     extra_server_args: Optional[Callable[[argparse.ArgumentParser], None]] = None
 
     @property
@@ -206,6 +207,8 @@ def prepare_server(service, argv=None):
             service.schema(context.database).check_safe()
         finally:
             context.database.close()
+    if service.wait_for_dependencies:
+        service.wait_for_dependencies(context)
     if service.on_start:
         service.on_start(context)
 

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Streaming throughput of one large file through the proxy, beside its raw limits.
+
+In one run, on one file (default 512 MB of random bytes): ``cat`` of the archived file,
+the archive interface's own ``GET /<id>``, and the proxy's ``GET /files/sha1/<hash>`` (which
+looks the hash up in metadata, streams from the archive and hashes while streaming). One
+client reads each transfer to the end; an untimed first pass checks every byte's sha1. The script starts metadata (SQLite), the archive interface and
+the proxy on free ports in a temporary directory.
+
+    python benchmarks/proxy.py [--size-mb 512] [--repeat 3]
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CHUNK = 1024 * 1024
+
+
+def free_port():
+    """A free TCP port."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def start(module, tmpdir, env, *args):
+    """Start ``python -m module`` on a free port; returns (process, base URL)."""
+    port = free_port()
+    log = open(os.path.join(tmpdir, module + '.log'), 'wb')  # pylint: disable=consider-using-with
+    proc = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, '-m', module, '-a', '127.0.0.1', '-p', str(port)] + list(args),
+        env=env, cwd=tmpdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = 'http://127.0.0.1:{}'.format(port)
+    for _ in range(300):
+        try:
+            requests.get(url + '/', timeout=1)
+            return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise SystemExit('{} did not start'.format(module))
+
+
+def timed_get(url, verify=False):
+    """GET ``url`` and read every byte; returns (seconds, bytes, sha1 hex or None).
+
+    Timed runs only count the bytes, so that the client's own hashing does not take the
+    CPU the servers need on a small machine; one untimed run per source hashes them."""
+    digest = hashlib.sha1() if verify else None
+    started = time.perf_counter()
+    total = 0
+    with requests.get(url, stream=True, timeout=600) as resp:
+        resp.raise_for_status()
+        for block in resp.raw.stream(CHUNK, decode_content=False):
+            if digest is not None:
+                digest.update(block)
+            total += len(block)
+    return time.perf_counter() - started, total, digest.hexdigest() if digest else None
+
+
+def timed_cat(path):
+    """``cat FILE > /dev/null``: reading the stored file (from the page cache, warm)."""
+    started = time.perf_counter()
+    subprocess.run(['cat', path], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started, os.path.getsize(path), None
+
+
+def main():
+    """Set up, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--size-mb', type=int, default=512)
+    parser.add_argument('--repeat', type=int, default=3)
+    args = parser.parse_args()
+    tmpdir = tempfile.mkdtemp(prefix='bench-proxy-')
+    env = dict(os.environ, HOME=tmpdir, PYTHONPATH=ROOT,
+               METADATA_CONFIG=os.path.join(tmpdir, 'none'),
+               METADATA_CPCONFIG=os.path.join(tmpdir, 'none'),
+               PROXY_CONFIG=os.path.join(tmpdir, 'none'),
+               PROXY_CPCONFIG=os.path.join(tmpdir, 'none'),
+               ARCHIVEINTERFACE_CONFIG=os.path.join(tmpdir, 'none'),
+               ARCHIVEINTERFACE_CPCONFIG=os.path.join(tmpdir, 'none'),
+               PEEWEE_URL='sqliteext:///' + os.path.join(tmpdir, 'md.sqlite3'))
+    # The benchmark measures transfers, not logging: keep CherryPy's screen log off.
+    quiet = os.path.join(tmpdir, 'quiet.conf')
+    with open(quiet, 'w', encoding='utf-8') as handle:
+        handle.write('[global]\nlog.screen: False\n')
+    procs = []
+    try:
+        source = os.path.join(tmpdir, 'source.bin')
+        digest = hashlib.sha1()
+        with open(source, 'wb') as handle:
+            for _ in range(args.size_mb):
+                block = os.urandom(CHUNK)
+                digest.update(block)
+                handle.write(block)
+        hashsum = digest.hexdigest()
+        archive_dir = os.path.join(tmpdir, 'archive')
+        os.mkdir(archive_dir)
+        proc, archive = start('pacifica.archiveinterface', tmpdir, env, '--prefix',
+                              archive_dir, '--cpconfig', quiet)
+        procs.append(proc)
+        subprocess.run([sys.executable, '-c', 'import sys, pacifica.metadata.__main__ as m; '
+                        'sys.exit(m.cmd(["dbsync"]))'], env=env, cwd=tmpdir, check=True,
+                       capture_output=True)
+        proc, metadata = start('pacifica.metadata', tmpdir, env, '--cpconfig', quiet)
+        procs.append(proc)
+        with open(source, 'rb') as handle:
+            requests.put(archive + '/1', data=handle, timeout=600,
+                         headers={'Content-Type': 'application/octet-stream'}
+                         ).raise_for_status()
+        requests.put(metadata + '/transactions', json=[{'_id': 1}], timeout=10
+                     ).raise_for_status()
+        requests.put(metadata + '/files', timeout=10, json=[{
+            '_id': 1, 'name': 'big.bin', 'hashsum': hashsum, 'hashtype': 'sha1',
+            'size': os.path.getsize(source), 'transaction': 1}]).raise_for_status()
+        proxy_env = dict(env, METADATA_URL=metadata, METADATA_STATUS_URL=metadata + '/keys',
+                         ARCHIVEINTERFACE_URL=archive)
+        proc, proxy = start('pacifica.proxy', tmpdir, proxy_env, '--cpconfig', quiet)
+        procs.append(proc)
+        stored = [os.path.join(r, n) for r, _, ns in os.walk(archive_dir) for n in ns][0]
+        proxied = '{}/files/sha1/{}'.format(proxy, hashsum)
+        for url in (archive + '/1', proxied):
+            assert timed_get(url, verify=True)[2] == hashsum, '{} sent wrong bytes'.format(url)
+        rows = {'cat': [], 'archive GET': [], 'proxy GET': []}
+        for _ in range(args.repeat):
+            rows['cat'].append(timed_cat(stored))
+            rows['archive GET'].append(timed_get(archive + '/1'))
+            rows['proxy GET'].append(timed_get(proxied))
+        print('file: {} MB, sha1 {}'.format(args.size_mb, hashsum))
+        best = {}
+        for name, results in rows.items():
+            assert all(r[1] == os.path.getsize(source) for r in results), \
+                '{} returned a wrong length'.format(name)
+            rates = [r[1] / r[0] / 1e6 for r in results]
+            best[name] = max(rates)
+            print('{:<15} best {:7.0f} MB/s   runs {}'.format(
+                name, best[name], ' '.join('{:.0f}'.format(r) for r in rates)))
+        print('proxy / archive GET: {:.2f}'.format(best['proxy GET'] / best['archive GET']))
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, 15)
+            proc.wait(15)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1 @@
+"""Pacifica Proxy: serves archived files by content hash (``/files/<hashtype>/<hashsum>``)."""

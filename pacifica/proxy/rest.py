@@ -1,0 +1,166 @@
+"""The proxy's HTTP resources: ``/`` and ``/files/<hashtype>/<hashsum>``."""
+import re
+from urllib.parse import quote
+
+import cherrypy
+
+from pacifica.common import rest
+
+from .fetch import (PeerError, TransferAborted, check_hash, content_disposition,
+                    verified_stream)
+
+_RANGE = re.compile(r'^bytes=(\d*)-(\d*)$')
+
+
+def parse_range(header, size):
+    """``(start, stop)`` (stop exclusive) for a single ``Range: bytes=`` header, None to
+    serve the whole file (no header, several ranges, or a syntax we ignore per RFC 9110),
+    or ``'unsatisfiable'``."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match or not (match.group(1) or match.group(2)):
+        return None
+    first, last = match.group(1), match.group(2)
+    if len(first) > 19 or len(last) > 19:
+        return 'unsatisfiable'
+    if first:
+        start = int(first)
+        stop = min(int(last) + 1, size) if last else size
+        if last and int(last) < start:
+            return None
+    else:  # suffix: the last N bytes
+        start, stop = max(0, size - int(last)), size
+        if int(last) == 0:
+            return 'unsatisfiable'
+    if start >= size:
+        return 'unsatisfiable'
+    return start, stop
+
+
+def primed(stream):
+    """Run ``stream`` up to its first block before any header is sent.
+
+    A failure found that early (a one-block file whose hash is wrong, an archive that
+    sends nothing) becomes a clean 502 JSON answer; only a failure later in the body has
+    to cut the connection.
+    """
+    try:
+        first = next(stream)
+    except StopIteration:
+        return iter(())
+    except TransferAborted as exc:
+        raise cherrypy.HTTPError(502, 'the archive did not deliver the file intact: {}'.format(
+            exc)) from None
+
+    def chain():
+        yield first
+        yield from stream
+    return chain()
+
+
+class Files:
+    """``GET``/``HEAD`` ``/files/<hashtype>/<hashsum>``."""
+
+    exposed = True
+
+    def __init__(self, peers, accel=False, verify=True):
+        self.peers = peers
+        self.accel = accel
+        self.verify = verify
+
+    @staticmethod
+    def _target(path):
+        if len(path) > 2:
+            raise rest.not_found()
+        if len(path) < 2:
+            raise rest.not_found('Missing parameters: hashsum')
+        try:
+            return check_hash(path[0], path[1])
+        except PeerError as exc:
+            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+
+    def _lookup(self, path):
+        hashtype, hashsum = self._target(path)
+        try:
+            record = self.peers.find_file(hashtype, hashsum)
+        except PeerError as exc:
+            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+        headers = cherrypy.response.headers
+        headers['Content-Type'] = 'application/octet-stream'
+        headers['Content-Disposition'] = content_disposition(record['name'])
+        headers['ETag'] = '"{}"'.format(hashsum.lower())
+        return hashtype, hashsum, record
+
+    def _size(self, record):
+        """The archive's size for the file, checked against metadata (unknown there: -1)."""
+        try:
+            size = self.peers.archive_size(record['_id'])
+        except PeerError as exc:
+            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+        if record['size'] >= 0 and size != record['size']:
+            raise cherrypy.HTTPError(502, 'the archive holds {} bytes for file {}, metadata '
+                                          'says {}'.format(size, record['_id'], record['size']))
+        return size
+
+    def _accel(self, record):
+        headers = cherrypy.response.headers
+        headers['X-Accel-Redirect'] = '/archivei_accel/{}'.format(quote(str(record['_id'])))
+        headers['Content-Length'] = '0'
+        return b''
+
+    def HEAD(self, *path, **_params):  # pylint: disable=invalid-name
+        """The headers a GET would send, without reading the file."""
+        _hashtype, _hashsum, record = self._lookup(path)
+        if self.accel:
+            return self._accel(record)
+        size = self._size(record)
+        cherrypy.response.headers['Accept-Ranges'] = 'bytes'
+        cherrypy.response.headers['Content-Length'] = str(size)
+        return b''
+
+    def GET(self, *path, **_params):  # pylint: disable=invalid-name
+        """Stream the file with that hash (200, or 206 for a single byte range)."""
+        hashtype, hashsum, record = self._lookup(path)
+        if self.accel:
+            return self._accel(record)
+        size = self._size(record)
+        headers = cherrypy.response.headers
+        headers['Accept-Ranges'] = 'bytes'
+        wanted = parse_range(cherrypy.request.headers.get('Range'), size)
+        if wanted == 'unsatisfiable':
+            headers['Content-Range'] = 'bytes */{}'.format(size)
+            raise cherrypy.HTTPError(416, 'the requested range is outside the file ({} '
+                                          'bytes)'.format(size))
+        start, stop = wanted if wanted else (None, None)
+        try:
+            resp = self.peers.open_stream(record['_id'], start, stop)
+        except PeerError as exc:
+            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+        cherrypy.response.stream = True
+        if wanted:
+            cherrypy.response.status = 206
+            headers['Content-Range'] = 'bytes {}-{}/{}'.format(start, stop - 1, size)
+            headers['Content-Length'] = str(stop - start)
+            # A part cannot be checked against the whole file's hash; its length is.
+            return primed(verified_stream(resp, stop - start))
+        headers['Content-Length'] = str(size)
+        if self.verify:
+            return primed(verified_stream(resp, size, hashtype, hashsum))
+        return primed(verified_stream(resp, size))
+
+
+class Root(rest.StatusRoot):
+    """``/`` and ``/files``."""
+
+    title = 'Proxy'
+
+    def __init__(self, peers, accel=False, verify=True):
+        self.files = Files(peers, accel, verify)
+
+
+def make_root(context):
+    """The resource tree for a loaded config."""
+    from .fetch import Peers  # pylint: disable=import-outside-toplevel
+    conf = context.config
+    return Root(Peers(conf), conf.get('nginx', 'accel'), conf.get('proxy', 'verify_hash'))
