@@ -1,24 +1,32 @@
 # make run  — the whole suite on embedded defaults (SQLite, local directories)
 # make test — create .venv, install, run the tests
+#
+# `run` installs only what the services need; `test` adds pytest and uWSGI (which compiles,
+# so it needs a C compiler and the Python headers).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
 .PHONY: run test install clean
 
-$(STAMP): setup.py
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $@
+
+$(VENV)/.installed-test: setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[all,test]'
-	touch $(STAMP)
+	touch $@ $(VENV)/.installed-run
 
-install: $(STAMP)
+install: $(VENV)/.installed-run
 
-run: $(STAMP)
+run: $(VENV)/.installed-run
 	$(BIN)/pacifica-suite
 
-test: $(STAMP)
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -27,7 +27,8 @@ class Entry:
     module: str                      # package that must be importable for the entry to run
     port: Optional[int]              # None: no HTTP port (the Celery worker)
     argv: Callable[[str, int], List[str]]          # (state dir, port) -> command line
-    env: Callable[[str], Dict[str, str]] = lambda state: {}
+    env: Callable[[str, Dict[str, str]], Dict[str, str]] = lambda state, urls: {}
+    # (state dir, {entry name: base URL}) -> environment
     dbsync: Optional[List[str]] = None              # admin command run before start
     example: str = ''
 
@@ -58,12 +59,32 @@ def _admin(package, *args):
     return [sys.executable, '-c', code] + list(args)
 
 
+def _serve(package, *extra):
+    """The argv factory for ``python -m <package> -a HOST -p PORT EXTRA``."""
+    return lambda state, port: _python(package, '-a', HOST, '-p', str(port), *[
+        arg.format(state=state) for arg in extra])
+
+
+# In start order: peers first, the proxy last (it waits for metadata).
 ENTRIES = [
-    Entry('uniqueid', 'pacifica.uniqueid', 8051,
-          lambda state, port: _python('pacifica.uniqueid', '-a', HOST, '-p', str(port)),
-          env=lambda state: _sqlite(state, 'uniqueid'),
+    Entry('archiveinterface', 'pacifica.archiveinterface', 8080,
+          _serve('pacifica.archiveinterface', '--prefix', '{state}/archive'),
+          example="curl -X PUT --data-binary @README.md "
+                  "-H 'Content-Type: application/octet-stream' http://127.0.0.1:8080/1"),
+    Entry('uniqueid', 'pacifica.uniqueid', 8051, _serve('pacifica.uniqueid'),
+          env=lambda state, urls: _sqlite(state, 'uniqueid'),
           dbsync=_admin('pacifica.uniqueid', 'dbsync'),
           example="curl 'http://127.0.0.1:8051/getid?range=10&mode=file'"),
+    Entry('metadata', 'pacifica.metadata', 8121, _serve('pacifica.metadata'),
+          env=lambda state, urls: dict(_sqlite(state, 'metadata'),
+                                       NOTIFICATIONS_DISABLED='true'),
+          dbsync=_admin('pacifica.metadata', 'dbsync'),
+          example="curl 'http://127.0.0.1:8121/users'"),
+    Entry('proxy', 'pacifica.proxy', 8180, _serve('pacifica.proxy'),
+          env=lambda state, urls: {
+              'METADATA_URL': urls['metadata'],
+              'METADATA_STATUS_URL': urls['metadata'] + '/keys',
+              'ARCHIVEINTERFACE_URL': urls['archiveinterface']}),
 ]
 
 
@@ -82,7 +103,8 @@ class Suite:
         # The suite's own defaults must not be overridden by a user's ~/.pacifica-* files.
         env['{}_CONFIG'.format(entry.name.upper())] = os.path.join(self.state, 'none.ini')
         env['{}_CPCONFIG'.format(entry.name.upper())] = os.path.join(self.state, 'none.conf')
-        env.update(entry.env(self.state))
+        urls = {e.name: 'http://{}:{}'.format(HOST, e.port) for e in self.entries if e.port}
+        env.update(entry.env(self.state, urls))
         return env
 
     def check_ports(self):

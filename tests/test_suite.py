@@ -54,7 +54,7 @@ def test_suite_runs_the_banner_example_and_stops_cleanly(tmp_path, stop_signal):
     elapsed = time.monotonic() - started
     try:
         assert any('uniqueid' in line for line in banner)
-        example = next(line.strip() for line in banner if line.strip().startswith('curl '))
+        example = next(line.strip() for line in banner if '/getid?' in line)
         url = re.search(r"'(http[^']+)'", example).group(1)
         assert requests.get(url, timeout=5).json() == {'startIndex': 0, 'endIndex': 9}
         assert requests.get(url, timeout=5).json() == {'startIndex': 10, 'endIndex': 19}
