@@ -31,6 +31,7 @@ class Entry:
     # (state dir, {entry name: base URL}) -> environment
     dbsync: Optional[List[str]] = None              # admin command run before start
     example: str = ''
+    needs: tuple = ()                               # entries this one cannot run without
 
     def shifted(self, offset):
         """This entry with its port (and the ports in its example) moved by ``offset``."""
@@ -81,11 +82,19 @@ ENTRIES = [
           dbsync=_admin('pacifica.metadata', 'dbsync'),
           example="curl 'http://127.0.0.1:8121/users'"),
     Entry('proxy', 'pacifica.proxy', 8180, _serve('pacifica.proxy'),
+          needs=('metadata', 'archiveinterface'),
           env=lambda state, urls: {
               'METADATA_URL': urls['metadata'],
               'METADATA_STATUS_URL': urls['metadata'] + '/keys',
               'ARCHIVEINTERFACE_URL': urls['archiveinterface']}),
 ]
+
+
+def available(entries):
+    """The entries whose package is installed and whose peers are available too."""
+    found = [e for e in entries if e.installed()]
+    names = {e.name for e in found}
+    return [e for e in found if all(need in names for need in e.needs)]
 
 
 @dataclass
@@ -208,7 +217,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     state = os.path.abspath(args.home or os.environ.get('PACIFICA_HOME') or '.pacifica')
     os.makedirs(state, exist_ok=True)
-    entries = [e for e in ENTRIES if e.installed()]
+    entries = available(ENTRIES)
     if args.port_offset:
         entries = [e.shifted(args.port_offset) for e in entries]
     suite = Suite(state, entries)

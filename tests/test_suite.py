@@ -81,3 +81,11 @@ def test_suite_refuses_a_taken_port(tmp_path):
     assert done.returncode != 0
     assert 'already in use' in done.stderr and 'Traceback' not in done.stderr
     assert processes_in(tmp_path / 'state') == []
+
+
+def test_entries_without_their_peers_are_left_out():
+    from pacifica import suite  # pylint: disable=import-outside-toplevel
+    lonely = [e for e in suite.ENTRIES if e.name == 'proxy']
+    assert suite.available(lonely) == []
+    assert [e.name for e in suite.available(suite.ENTRIES)][:2] == ['archiveinterface',
+                                                                     'uniqueid']
