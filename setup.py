@@ -7,7 +7,7 @@ DATABASE = ['peewee>=4.5,<5']
 POSTGRES = ['psycopg2-binary>=2.9']
 EXTRAS = {
     'uniqueid': DATABASE,
-    'metadata': DATABASE + ['python-dateutil>=2.8', 'jsonschema>=4'],
+    'metadata': DATABASE + ['python-dateutil>=2.8'],
     'cartd': DATABASE + ['celery>=5.3'],
     'proxy': [],
     'archiveinterface': [],
@@ -32,6 +32,8 @@ setup(
     extras_require=EXTRAS,
     entry_points={
         'console_scripts': [
+            'pacifica-metadata=pacifica.metadata.__main__:main',
+            'pacifica-metadata-cmd=pacifica.metadata.__main__:cmd',
             'pacifica-uniqueid=pacifica.uniqueid.__main__:main',
             'pacifica-uniqueid-cmd=pacifica.uniqueid.__main__:cmd',
             'pacifica-proxy=pacifica.proxy.__main__:main',

@@ -1,0 +1,1 @@
+"""Pacifica Metadata: the 45-object metadata catalog behind one generic CRUD API."""

@@ -1,0 +1,95 @@
+"""ORM notifications: CloudEvents 0.1 POSTed to ``notifications.url`` (spec 8, D11 fixes).
+
+Write functions return an :class:`Event`; the caller publishes it only after the transaction
+committed, so a rolled-back write announces nothing. Delivery happens on one background
+thread with a bounded timeout: a slow or dead receiver never holds up a request or an open
+transaction, and a failure is only logged. Empty events are not sent.
+"""
+import datetime
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import List
+
+import requests
+
+LOGGER = logging.getLogger(__name__)
+QUEUE_SIZE = 1000
+
+
+@dataclass
+class Event:
+    """What a write did: ``method`` insert/update/delete on ``obj_type`` rows ``keys``."""
+
+    obj_type: str
+    method: str
+    keys: List[dict] = field(default_factory=list)
+
+
+class Notifier:
+    """Builds and delivers ORM events as the ``[notifications]`` section says."""
+
+    def __init__(self, config):
+        section = config.section('notifications')
+        self.disabled = section['disabled']
+        self.url = section['url']
+        self.event_type = section['orm_eventtype']
+        self.source = section['orm_source']
+        self.event_id = section['orm_eventid']
+        self.timeout = section['timeout']
+        self._queue = None
+        self._lock = threading.Lock()
+
+    def body(self, event):
+        """The CloudEvents document (upstream key order and payload keys)."""
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+        return {
+            'cloudEventsVersion': '0.1',
+            'eventType': self.event_type,
+            'source': self.source.format(object_name=event.obj_type),
+            'eventID': self.event_id.format(object_name=event.obj_type, uuid=uuid.uuid4()),
+            'eventTime': now.isoformat(),
+            'extensions': {},
+            'contentType': 'application/json',
+            'data': {'obj_type': event.obj_type, 'obj_primary_keys': event.keys,
+                     'method': event.method},
+        }
+
+    def send(self, event):
+        """Deliver one event now (the admin CLI, and the delivery thread); True on 2xx."""
+        if self.disabled or event is None or not event.keys:
+            return False
+        try:
+            resp = requests.post(self.url, json=self.body(event), timeout=self.timeout)
+            resp.raise_for_status()
+            return True
+        except (requests.RequestException, ValueError) as exc:
+            LOGGER.warning('Unable to send notification: %s', exc)
+            return False
+
+    def publish(self, event):
+        """Queue an event for delivery; call only after the write committed."""
+        if self.disabled or event is None or not event.keys:
+            return
+        with self._lock:
+            if self._queue is None:
+                # Started on first use: uWSGI forks workers after import, threads do not
+                # survive a fork.
+                self._queue = queue.Queue(QUEUE_SIZE)
+                threading.Thread(target=self._deliver, name='metadata-events',
+                                 daemon=True).start()
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            LOGGER.warning('Unable to send notification: %d events already waiting',
+                           QUEUE_SIZE)
+
+    def _deliver(self):
+        while True:
+            event = self._queue.get()
+            try:
+                self.send(event)
+            finally:
+                self._queue.task_done()

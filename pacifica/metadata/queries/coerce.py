@@ -1,0 +1,204 @@
+"""Value coercion for bodies and query strings.
+
+One function per column type, strict where upstream was lenient (spec D3, D14, D15, D20):
+a value that does not fit its column is a 400 naming the field, never a database error.
+"""
+import datetime
+import math
+import re
+import uuid
+
+from dateutil import parser as date_parser
+
+from pacifica.common.database import peewee
+
+from . import InputError
+
+INT_RANGE = (-2 ** 31, 2 ** 31 - 1)
+BIGINT_RANGE = (-2 ** 63, 2 ** 63 - 1)
+MAX_CHAR = 255
+MAX_REAL = 3.4028234663852886e38   # journals.impact_factor is single precision (D25)
+
+_BOOLEAN_WORDS = {'true': True, 'yes': True, 'on': True, '1': True,
+                  'false': False, 'no': False, 'off': False, '0': False}
+# Two different fallbacks: a component the text does not give differs between the two
+# parses, which is how an incomplete date ("2017", "Jul 15") is detected (D20).
+_ISO_DATE = re.compile(r'^\d{4}-\d{2}-\d{2}([T ]|$)')
+_FALLBACKS = (datetime.datetime(2001, 1, 1), datetime.datetime(2002, 2, 2))
+
+
+def _bad(name, value, what):
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + '...'
+    return InputError('{!r}: {} is not {}'.format(name, text, what))
+
+
+def parse_datetime(name, value, source='query'):
+    """A naive UTC datetime in whole seconds.
+
+    Strings: ISO 8601 and the other forms dateutil reads, with at least a full date; an
+    offset is converted to UTC (D15). JSON integers in bodies: seconds since the epoch.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and source == 'body':
+        try:
+            stamp = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise _bad(name, value, 'a representable epoch time') from None
+        return stamp.replace(tzinfo=None)
+    if not isinstance(value, str):
+        raise _bad(name, value, 'a date string' + (' or epoch seconds' if source == 'body' else ''))
+    text = value.strip()
+    if _ISO_DATE.match(text):
+        # the common case, ISO 8601 with a full date, without dateutil's slower tokenizer
+        try:
+            parsed = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return _to_utc(name, value, parsed)
+    if text.isdigit() and len(text) != 8:
+        raise _bad(name, value, 'a date (digits alone are only read as YYYYMMDD)')
+    try:
+        first, second = (date_parser.parse(text, default=fallback) for fallback in _FALLBACKS)
+    except (ValueError, OverflowError, TypeError):
+        raise _bad(name, value, 'a date') from None
+    if first.replace(tzinfo=None).date() != second.replace(tzinfo=None).date():
+        raise _bad(name, value, 'a full date (year, month and day are required)')
+    return _to_utc(name, value, first)
+
+
+def _to_utc(name, value, stamp):
+    """D15: an aware time becomes naive UTC; microseconds are dropped (the stored form)."""
+    if stamp.tzinfo is not None:
+        try:
+            stamp = stamp.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        except (OverflowError, ValueError):
+            raise _bad(name, value, 'a representable date') from None
+    return stamp.replace(microsecond=0)
+
+
+def parse_bool(name, value):
+    """``true/false/1/0/yes/no/on/off`` (any case) or a JSON boolean / 0 / 1 (D20)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
+        return _BOOLEAN_WORDS[value.strip().lower()]
+    raise _bad(name, value, 'a boolean (true/false, 1/0, yes/no, on/off)')
+
+
+def _parse_int(name, value, bounds):
+    if isinstance(value, bool):
+        raise _bad(name, value, 'an integer')
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in '+-' else text
+        if not digits or len(digits) > 20 or not digits.isascii() or not digits.isdigit():
+            raise _bad(name, value, 'an integer')
+        value = int(text)
+    if not isinstance(value, int):
+        raise _bad(name, value, 'an integer')
+    if not bounds[0] <= value <= bounds[1]:
+        raise _bad(name, value, 'an integer within {}..{}'.format(*bounds))
+    return value
+
+
+def _parse_float(name, value):
+    if isinstance(value, bool):
+        raise _bad(name, value, 'a number')
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _bad(name, value, 'a number') from None
+    if not isinstance(value, (int, float)):
+        raise _bad(name, value, 'a number')
+    try:
+        value = float(value)   # a JSON integer beyond a double's range overflows here
+    except OverflowError:
+        raise _bad(name, value, 'a finite number') from None
+    if not math.isfinite(value) or abs(value) > MAX_REAL:
+        raise _bad(name, value, 'a finite number within the range of a real')
+    return value
+
+
+def _parse_text(name, value, max_length):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # upstream str()-coerced numbers; clients send numeric names
+    if not isinstance(value, str):
+        raise _bad(name, value, 'a string')
+    check_text(name, value)
+    if max_length and len(value) > max_length:
+        raise InputError('{!r}: {} characters is longer than the column allows ({})'.format(
+            name, len(value), max_length))
+    return value
+
+
+def check_text(name, value):
+    """Refuse text no database can hold: NUL characters, unpaired surrogates."""
+    if '\x00' in value:
+        raise InputError('{!r}: NUL characters cannot be stored'.format(name))
+    try:
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        raise InputError('{!r}: not valid Unicode text'.format(name)) from None
+
+
+def _parse_uuid(name, value):
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise _bad(name, value, 'a uuid')
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise _bad(name, value, 'a uuid') from None
+
+
+def target_field(field):
+    """The field whose type a value must have: an FK takes its target key's type."""
+    while isinstance(field, peewee.ForeignKeyField):
+        field = field.rel_field
+    return field
+
+
+def is_text(field):
+    """Whether a field (or the key an FK points at) holds text."""
+    return isinstance(target_field(field), (peewee.CharField, peewee.TextField))
+
+
+def is_temporal(field):
+    """Whether a field is a date or a datetime."""
+    return isinstance(field, (peewee.DateTimeField, peewee.DateField))
+
+
+def coerce(name, field, value, source='body'):
+    """Convert ``value`` (a JSON value, or a query-string value when ``source='query'``) to
+    what ``field`` stores; InputError names ``name`` when it does not fit. A JSON null is
+    NULL on a nullable column and an error otherwise (D14)."""
+    if value is None:
+        if field.null:
+            return None
+        raise InputError('{!r} may not be null'.format(name))
+    target = target_field(field)
+    if isinstance(target, peewee.DateTimeField):
+        return parse_datetime(name, value, source)
+    if isinstance(target, peewee.DateField):
+        return parse_datetime(name, value, source).date()
+    if isinstance(target, peewee.BooleanField):
+        return parse_bool(name, value)
+    if isinstance(target, peewee.BigIntegerField):
+        return _parse_int(name, value, BIGINT_RANGE)
+    if isinstance(target, (peewee.IntegerField, peewee.AutoField)):
+        return _parse_int(name, value, INT_RANGE)
+    if isinstance(target, peewee.FloatField):
+        return _parse_float(name, value)
+    if isinstance(target, peewee.UUIDField):
+        return _parse_uuid(name, value)
+    if isinstance(target, peewee.CharField):
+        return _parse_text(name, value, MAX_CHAR)
+    if isinstance(target, peewee.TextField):
+        return _parse_text(name, value, None)
+    raise AssertionError('no coercion for {!r}'.format(target))  # a model the table forgot

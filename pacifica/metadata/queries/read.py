@@ -1,0 +1,162 @@
+"""Selecting rows and rendering them in the JSON shape of spec 2.6.
+
+Reverse-relation lists (spec 2.7) are built with one query per relation for the whole page
+of parent rows (their keys bound in one IN list, or for a very large page the parent query
+reused as a sub-select), so a request costs
+1 + (number of reverse relations) statements however many rows it returns. Following D13,
+soft-deleted children are left out, uuids are dashed, and lists upstream always left empty
+are filled (see objects.REVERSE_ITEM_OVERRIDES).
+"""
+import datetime
+import hashlib
+import uuid
+from collections import defaultdict
+
+from pacifica.common.database import peewee
+
+from ..orm import DB
+
+COMMON_FIELDS = ('created', 'updated', 'deleted')
+
+
+def _fmt(value):
+    """JSON form of one column value."""
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _hash_text(value):
+    return str(value)  # ints in decimal, uuids dashed lower-case, strings as they are
+
+
+_COLUMNS = {}
+
+
+def _columns(obj):
+    """The SELECT list of ``obj`` as one SQL literal, and the value converters, built once:
+    rendering 15 peewee column nodes per request cost more than running the query."""
+    if obj.name not in _COLUMNS:
+        model = obj.model
+        fields = [getattr(model, n) for n in COMMON_FIELDS] + list(obj.fields.values())
+        _COLUMNS[obj.name] = (
+            peewee.SQL(', '.join('"{}"'.format(f.column_name) for f in fields)),
+            [f.python_value for f in fields])
+    return _COLUMNS[obj.name]
+
+
+def select(obj, query):
+    """The peewee SELECT for ``query`` (a filters.Query), ordered by primary key."""
+    sel = obj.model.select(_columns(obj)[0])
+    if query.where is not None:
+        sel = sel.where(query.where)
+    sel = sel.order_by(*obj.pk_fields)
+    if query.page is not None:
+        sel = sel.limit(query.page[0]).offset(query.page[1])
+    return sel
+
+
+def fetch(obj, query):
+    """The matching rows as tuples of Python values (common columns first)."""
+    converters = _columns(obj)[1]
+    cursor = DB.obj.execute(select(obj, query))
+    return [tuple(conv(value) for conv, value in zip(converters, row)) for row in cursor]
+
+
+def _pk_subquery(obj, query):
+    sel = obj.model.select(obj.pk_fields[0])
+    if query.where is not None:
+        sel = sel.where(query.where)
+    if query.page is not None:
+        sel = sel.order_by(*obj.pk_fields).limit(query.page[0]).offset(query.page[1])
+    return sel
+
+
+LITERAL_KEYS = 1000   # up to this many parent rows, reverse queries list the keys
+
+
+def _reverse_sql(rel, count):
+    """``SELECT fk, item(s) FROM child WHERE fk IN (...) AND deleted IS NULL`` written out:
+    these run once per relation and request, and peewee's SQL builder costs more than the
+    query itself for a small page."""
+    child = rel.child
+    cols = [rel.fk] + ([child.key, child.value] if rel.item is None
+                       else [getattr(child, rel.item)])
+    param = DB.obj.param
+    sql = 'SELECT {} FROM "{}" WHERE "{}" IN ({}) AND "deleted" IS NULL'.format(
+        ', '.join('"{}"'.format(c.column_name) for c in cols),
+        child._meta.table_name, rel.fk.column_name,  # pylint: disable=protected-access
+        ', '.join([param] * count))
+    return sql, [c.python_value for c in cols]
+
+
+def _reverse_rows(obj, rel, query, parent_keys):
+    if len(parent_keys) <= LITERAL_KEYS:
+        sql, converters = _reverse_sql(rel, len(parent_keys))
+        db_value = obj.pk_fields[0].db_value
+        cursor = DB.obj.execute_sql(sql, [db_value(k) for k in parent_keys])
+        return [tuple(conv(v) for conv, v in zip(converters, row)) for row in cursor]
+    # a large page: let the database find the parents again rather than bind every key
+    child = rel.child
+    cols = (rel.fk, child.key, child.value) if rel.item is None else (
+        rel.fk, getattr(child, rel.item))
+    return list(child.select(*cols)
+                .where(rel.fk.in_(_pk_subquery(obj, query)) & child.deleted.is_null())
+                .tuples())
+
+
+def _reverse_lists(obj, query, parent_keys):
+    """{relation name: {parent key: [items]}}: one statement per reverse relation."""
+    found = {}
+    for rel in obj.reverse:
+        groups = defaultdict(list)
+        for row in _reverse_rows(obj, rel, query, parent_keys):
+            if rel.item is None:
+                groups[row[0]].append({'key_id': row[1], 'value_id': row[2]})
+            else:
+                groups[row[0]].append(_fmt(row[1]))
+        found[rel.name] = groups
+    return found
+
+
+def serialize_rows(obj, rows, reverse=None, limit=1000):
+    """Render SELECT tuples (see :func:`select`) as the spec's JSON objects."""
+    names = [n for n in obj.fields]
+    out = []
+    pk_index = 3 + names.index(obj.pk_fields[0].name) if reverse is not None else None
+    hash_index = [3 + names.index(n) for n in obj.hash_keys]
+    for row in rows:
+        created, updated, deleted = (_fmt(v) for v in row[:3])
+        item = {'created': created, 'updated': updated, 'deleted': deleted}
+        values = row[3:]
+        if obj.id_rule == 'I':
+            item['_id'] = values[0]
+        elif obj.id_rule == 'T':
+            item['_id'] = hashlib.md5('{}{}{}'.format(
+                created, updated, 'None' if deleted is None else deleted).encode('utf-8')
+                                      ).hexdigest()
+        else:
+            item['_id'] = hashlib.md5(''.join(
+                _hash_text(row[i]) for i in hash_index).encode('utf-8')).hexdigest()
+        if reverse is not None:
+            key = row[pk_index]
+            for rel_name, groups in reverse.items():
+                items = groups.get(key, [])
+                item[rel_name] = None if len(items) > limit else items
+        for name, value in zip(names, values):
+            if name != 'id':
+                item[name] = _fmt(value)
+        out.append(item)
+    return out
+
+
+def read(obj, query):
+    """GET: the matching rows as JSON-ready dicts (reverse lists when recursion_depth is 1)."""
+    rows = fetch(obj, query)
+    reverse = None
+    if query.recursion_depth and obj.reverse and rows:
+        pk_index = 3 + list(obj.fields).index(obj.pk_fields[0].name)
+        reverse = _reverse_lists(obj, query, [row[pk_index] for row in rows])
+    return serialize_rows(obj, rows, reverse, query.recursion_limit)

@@ -1,0 +1,367 @@
+"""Create, update and delete (spec 4.3-4.5 with the D1-D9, D24 fixes).
+
+Every function validates first, then does its database work in ONE transaction, and returns
+an :class:`events.Event` (or None) for the caller to publish *after* the commit. Nothing is
+half-written: a bad element, a missing FK target or a constraint violation rolls back all.
+"""
+import uuid
+from collections import defaultdict
+
+from pacifica.common.database import family_of, peewee
+
+from ..events import Event
+from ..orm import DB, Relationships, utc_now
+from . import InputError, NotFound
+from .coerce import coerce
+
+DUPLICATE_MESSAGE = ('Could not insert records [ID: {}] due to duplicated ID values. '
+                     'Remove or change the duplicated id values')
+NOTHING_SELECTED = "Get args didn't select any objects."
+SQL_VARIABLES = 30000   # below SQLite's 32766 and PostgreSQL's 65535 bind parameters
+LOOKUP_CHUNK = 5000
+
+
+def transaction():
+    """A write transaction. SQLite takes its write lock up front (IMMEDIATE), so two writers
+    wait for each other instead of one failing with "database is locked" mid-way."""
+    db = DB.obj
+    if family_of(db) == 'sqlite':
+        return db.atomic('IMMEDIATE')
+    return db.atomic()
+
+
+def _conflict(exc):
+    text = str(exc).strip().splitlines()
+    return InputError('the request conflicts with the data: {}'.format(
+        text[0] if text else type(exc).__name__))
+
+
+def _chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# -- body values ------------------------------------------------------------------------
+def _body_keys(obj):
+    """JSON body key -> field name for what PUT/POST read (``_id`` stands for ``id``)."""
+    keys = {name: name for name in obj.fields if name != 'id'}
+    if obj.has_id:
+        keys['_id'] = 'id'
+    for name in ('created', 'updated', 'deleted'):
+        keys[name] = name
+    return keys
+
+
+def _field(obj, name):
+    return obj.fields.get(name) or getattr(obj.model, name)
+
+
+def _values(obj, item, keys):
+    """The recognised keys of one body object, coerced; unknown keys are ignored (spec)."""
+    values = {}
+    for key, name in keys.items():
+        if key in item:
+            value = coerce(key, _field(obj, name), item[key], 'body')
+            if name in obj.lower and isinstance(value, str):
+                value = value.lower()
+            values[name] = value
+    return values
+
+
+def _relationship(obj, item, values, names):
+    """Rule R: ``relationship`` (a uuid) wins over ``relationship_name`` (looked up later)."""
+    if 'relationship' in obj.fields and 'relationship' not in values \
+            and item.get('relationship_name') is not None:
+        name = item['relationship_name']
+        if not isinstance(name, str):
+            raise InputError("'relationship_name' must be a string")
+        names.add(name)
+        values['relationship'] = ('name', name)
+
+
+def _resolve_names(values_list, names):
+    """Replace relationship names by their uuids (soft-deleted rows count, as upstream)."""
+    if not names:
+        return
+    found = dict(Relationships.select(Relationships.name, Relationships.uuid)
+                 .where(Relationships.name.in_(sorted(names))).tuples())
+    missing = sorted(names - set(found))
+    if missing:
+        raise InputError("'relationship_name': no relationship named {}".format(
+            ', '.join(map(repr, missing))))
+    for values in values_list:
+        ref = values.get('relationship')
+        if isinstance(ref, tuple):
+            values['relationship'] = found[ref[1]]
+
+
+def _check_references(obj, values_list):
+    """D9: every FK value must name an existing row (soft-deleted targets are accepted, as
+    upstream). One query per FK field and request, not per row (D23)."""
+    for name, field in obj.fields.items():
+        if not isinstance(field, peewee.ForeignKeyField):
+            continue
+        wanted = {values[name] for values in values_list if values.get(name) is not None}
+        if not wanted:
+            continue
+        target = field.rel_field
+        present = set()
+        for chunk in _chunks(sorted(wanted, key=str), LOOKUP_CHUNK):
+            present.update(v for (v,) in field.rel_model.select(target)
+                           .where(target.in_(chunk)).tuples())
+        missing = sorted(wanted - present, key=str)
+        if missing:
+            shown = ', '.join(str(v) for v in missing[:10]) + (' ...' if len(missing) > 10 else '')
+            raise InputError('{!r}: no {} row with key {}'.format(
+                name, field.rel_model._meta.table_name, shown))  # pylint: disable=protected-access
+
+
+# -- PUT --------------------------------------------------------------------------------
+def _new_row(obj, item, keys, now, names):
+    if not isinstance(item, dict):
+        raise InputError('every element of a PUT body must be a JSON object, got {}'.format(
+            type(item).__name__ if item is not None else 'null'))
+    if item.get('_id', 0) is None and isinstance(obj.fields.get('id'), peewee.AutoField):
+        item = {k: v for k, v in item.items() if k != '_id'}   # null _id: let the sequence pick
+    values = _values(obj, item, keys)
+    _relationship(obj, item, values, names)
+    row = {'created': values.pop('created', now), 'updated': values.pop('updated', now),
+           'deleted': values.pop('deleted', None)}
+    for name in ('created', 'updated'):
+        if row[name] is None:
+            raise InputError('{!r} may not be null'.format(name))
+    for name, field in obj.fields.items():
+        if name in values:
+            row[name] = values[name]
+        elif isinstance(field, peewee.AutoField):
+            continue  # the sequence supplies it
+        elif field.default is not None:
+            row[name] = field.default() if callable(field.default) else field.default
+        elif field.null:
+            row[name] = None
+        else:
+            key = '_id' if name == 'id' else name
+            raise InputError('{!r} is required'.format(key))
+    return row
+
+
+def _check_new_ids(obj, rows):
+    """D7: an explicit id already used (live or soft-deleted) or repeated in the batch."""
+    ids = [row['id'] for row in rows if 'id' in row]
+    if not ids:
+        return ids
+    seen, repeated = set(), []
+    for value in ids:
+        if value in seen and value not in repeated:
+            repeated.append(value)
+        seen.add(value)
+    field = obj.fields['id']
+    taken = set()
+    for chunk in _chunks(sorted(seen, key=str), LOOKUP_CHUNK):
+        taken.update(v for (v,) in obj.model.select(field).where(field.in_(chunk)).tuples())
+    clash = [v for v in ids if v in taken or v in repeated]
+    if clash:
+        unique = list(dict.fromkeys(clash))
+        raise InputError(DUPLICATE_MESSAGE.format(','.join(str(v) for v in unique)))
+    return ids
+
+
+def _advance_sequence(obj):
+    """D6: after explicit ids on PostgreSQL, move the id sequence past the largest id."""
+    table = obj.table
+    DB.execute_sql(
+        'SELECT setval(pg_get_serial_sequence(%s, %s), '
+        'GREATEST((SELECT COALESCE(MAX("id"), 0) FROM "{0}"), 1), '
+        '(SELECT COUNT(*) FROM "{0}" WHERE "id" >= 1) > 0)'.format(table),
+        ('"{}"'.format(table), 'id'))
+
+
+def _insert_sql(obj, columns, count, returning):
+    """``INSERT INTO t (cols) VALUES (...), (...) [RETURNING pk]`` written out: peewee's
+    builder costs more than the database for a 1,000-row batch."""
+    meta = obj.model._meta  # pylint: disable=protected-access
+    row = '({})'.format(', '.join([DB.obj.param] * len(columns)))
+    sql = 'INSERT INTO "{}" ({}) VALUES {}'.format(
+        meta.table_name, ', '.join('"{}"'.format(meta.fields[n].column_name) for n in columns),
+        ', '.join([row] * count))
+    if returning:
+        sql += ' RETURNING {}'.format(', '.join('"{}"'.format(f.column_name)
+                                                for f in obj.pk_fields))
+    return sql
+
+
+def _insert(obj, rows):
+    """One multi-row INSERT per group of rows with the same columns (and per
+    SQL_VARIABLES chunk); returns the primary keys in row order."""
+    meta = obj.model._meta  # pylint: disable=protected-access
+    groups = defaultdict(list)
+    for row in rows:
+        groups[tuple(row)].append(row)
+    # PostgreSQL always has RETURNING; SQLite since 3.35. Older SQLite numbers the rows of
+    # one INSERT consecutively up to lastrowid (the write lock is held), which gives the ids.
+    returning = family_of(DB.obj) == 'postgresql' or bool(
+        getattr(DB.obj, 'returning_clause', False))
+    keys = []
+    pk_names = [f.name for f in obj.pk_fields]
+    for columns, group in groups.items():
+        to_db = [meta.fields[name].db_value for name in columns]
+        size = max(1, SQL_VARIABLES // len(columns))
+        for chunk in _chunks(group, size):
+            params = [conv(row[name]) for row in chunk for name, conv in zip(columns, to_db)]
+            cursor = DB.obj.execute_sql(_insert_sql(obj, columns, len(chunk), returning),
+                                        params)
+            if returning:
+                keys.extend({f.name: f.python_value(v) for f, v in zip(obj.pk_fields, key)}
+                            for key in cursor.fetchall())
+                continue
+            last = cursor.lastrowid
+            for offset, row in enumerate(chunk):
+                if 'id' in pk_names and 'id' not in row:
+                    row = dict(row, id=last - len(chunk) + 1 + offset)
+                keys.append({name: row[name] for name in pk_names})
+    return keys
+
+
+def create(obj, body):
+    """PUT: insert one object or a list of objects; the ``insert`` event (None when empty)."""
+    items = body if isinstance(body, list) else [body]
+    if isinstance(body, dict) and not body:
+        return None
+    if not isinstance(body, (list, dict)):
+        raise InputError('a PUT body must be a JSON object or an array of objects')
+    if not items:
+        return None
+    keys = _body_keys(obj)
+    if not obj.has_id:
+        keys.pop('_id', None)  # D4: ignored on tables whose _id is not a key
+    now = utc_now()
+    names = set()
+    rows = [_new_row(obj, item, keys, now, names) for item in items]
+    try:
+        with transaction():
+            _resolve_names(rows, names)
+            _check_references(obj, rows)
+            explicit = _check_new_ids(obj, rows)
+            # explicit ids first, then the sequence moves past them (D6), then the rest:
+            # so a generated id can never collide with an explicit one of the same batch
+            try:
+                inserted = _insert(obj, [row for row in rows if 'id' in row])
+                if explicit and family_of(DB.obj) == 'postgresql' and isinstance(
+                        obj.fields['id'], peewee.AutoField):
+                    _advance_sequence(obj)
+                inserted += _insert(obj, [row for row in rows if 'id' not in row])
+            except peewee.IntegrityError as exc:
+                text = str(exc)
+                if explicit and ('"{}_pkey"'.format(obj.table) in text or
+                                 'UNIQUE constraint failed: {}.id'.format(obj.table) in text):
+                    # D7: a concurrent request took the id between our check and the INSERT
+                    raise InputError(DUPLICATE_MESSAGE.format(
+                        ','.join(str(v) for v in explicit))) from None
+                raise
+    except (peewee.IntegrityError, peewee.DataError) as exc:
+        raise _conflict(exc) from None
+    return Event(obj.name, 'insert', [_key_json(k) for k in inserted])
+
+
+def _key_json(key, rename_id=False):
+    out = {}
+    for name, value in key.items():
+        if isinstance(value, uuid.UUID):
+            value = str(value)
+        out['_id' if rename_id and name == 'id' else name] = value
+    return out
+
+
+# -- POST and DELETE --------------------------------------------------------------------
+def _selected_keys(obj, where):
+    sel = obj.model.select(*obj.pk_fields).where(where).order_by(*obj.pk_fields)
+    if family_of(DB.obj) == 'postgresql':
+        sel = sel.for_update()   # D24: no other writer changes these rows until we commit
+    names = [f.name for f in obj.pk_fields]
+    return [dict(zip(names, row)) for row in sel.tuples()]
+
+
+def update(obj, query, body):
+    """POST: apply ``body`` to every row ``query`` selects; the ``update`` event."""
+    if not isinstance(body, dict):
+        raise InputError('a POST body must be a JSON object')
+    keys = _body_keys(obj)
+    names = set()
+    values = _values(obj, body, keys)
+    _relationship(obj, body, values, names)
+    values.setdefault('updated', utc_now())
+    if values.get('updated') is None or values.get('created', 0) is None:
+        raise InputError("'created' and 'updated' may not be null")
+    try:
+        with transaction():
+            _resolve_names([values], names)
+            selected = _selected_keys(obj, query.where)
+            if not selected:
+                raise NotFound(NOTHING_SELECTED)
+            _refuse_key_change(obj, values, selected)
+            _check_references(obj, [values])
+            if values:
+                fields = {getattr(obj.model, name): value for name, value in values.items()}
+                obj.model.update(fields).where(query.where).execute()
+    except (peewee.IntegrityError, peewee.DataError) as exc:
+        raise _conflict(exc) from None
+    return Event(obj.name, 'update', [_key_json(k, True) for k in selected])
+
+
+def _refuse_key_change(obj, values, selected):
+    """D5: a body may repeat a row's key but not change it (upstream wrote to another row)."""
+    for field in obj.pk_fields:
+        if field.name not in values:
+            continue
+        new = values.pop(field.name)
+        if any(row[field.name] != new for row in selected):
+            raise InputError('{!r} is part of the primary key of {} and cannot be changed'.format(
+                '_id' if field.name == 'id' else field.name, obj.name))
+
+
+def soft_delete(obj, query):
+    """DELETE without force: set ``deleted`` (and ``updated``) on the selected live rows."""
+    now = utc_now()
+    with transaction():
+        selected = _selected_keys(obj, query.where)
+        if not selected:
+            raise NotFound(NOTHING_SELECTED)
+        obj.model.update({obj.model.deleted: now, obj.model.updated: now}).where(
+            query.where).execute()
+    return Event(obj.name, 'update', [_key_json(k, True) for k in selected])
+
+
+def _cascade(model, parents):
+    """Delete every row that references ``parents`` (a sub-select of ``model`` keys),
+    children's children first."""
+    for fk_field, child in model._meta.backrefs.items():  # pylint: disable=protected-access
+        pk = child._meta.primary_key  # pylint: disable=protected-access
+        if not isinstance(pk, peewee.CompositeKey) and child._meta.backrefs:  # pylint: disable=protected-access
+            _cascade(child, child.select(pk).where(fk_field.in_(parents)))
+        child.delete().where(fk_field.in_(parents)).execute()
+
+
+def hard_delete(obj, query):
+    """DELETE with force: remove the selected rows (and, with ``recursive``, everything that
+    references them). Matching nothing is not an error, but sends no event (D8)."""
+    try:
+        with transaction():
+            selected = _selected_keys(obj, query.where)
+            if not selected:
+                return None
+            if query.recursive and obj.reverse:
+                pk = obj.pk_fields[0]
+                _cascade(obj.model, obj.model.select(pk).where(query.where))
+            obj.model.delete().where(query.where).execute()
+    except peewee.IntegrityError as exc:
+        raise InputError('cannot delete: other rows still reference the selected {} rows '
+                         '(add recursive=true to delete them too): {}'.format(
+                             obj.name, str(exc).strip().splitlines()[0])) from None
+    return Event(obj.name, 'delete', [_key_json(k, True) for k in selected])
+
+
+def delete(obj, query):
+    """DELETE: soft by default, hard with ``force``."""
+    if query.force:
+        return hard_delete(obj, query)
+    return soft_delete(obj, query)
