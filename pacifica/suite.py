@@ -19,6 +19,10 @@ from urllib.request import urlopen
 HOST = '127.0.0.1'
 
 
+def _no_env(_state, _urls):
+    return {}
+
+
 @dataclass
 class Entry:
     """One process the suite starts."""
@@ -27,11 +31,12 @@ class Entry:
     module: str                      # package that must be importable for the entry to run
     port: Optional[int]              # None: no HTTP port (the Celery worker)
     argv: Callable[[str, int], List[str]]          # (state dir, port) -> command line
-    env: Callable[[str, Dict[str, str]], Dict[str, str]] = lambda state, urls: {}
+    env: Callable[[str, Dict[str, str]], Dict[str, str]] = _no_env
     # (state dir, {entry name: base URL}) -> environment
     dbsync: Optional[List[str]] = None              # admin command run before start
     example: str = ''
     needs: tuple = ()                               # entries this one cannot run without
+    database: bool = False                          # uses PEEWEE_URL (default: SQLite file)
 
     def shifted(self, offset):
         """This entry with its port (and the ports in its example) moved by ``offset``."""
@@ -72,11 +77,11 @@ ENTRIES = [
           _serve('pacifica.archiveinterface', '--prefix', '{state}/archive'),
           example="curl -X PUT --data-binary @README.md "
                   "-H 'Content-Type: application/octet-stream' http://127.0.0.1:8080/1"),
-    Entry('uniqueid', 'pacifica.uniqueid', 8051, _serve('pacifica.uniqueid'),
+    Entry('uniqueid', 'pacifica.uniqueid', 8051, _serve('pacifica.uniqueid'), database=True,
           env=lambda state, urls: _sqlite(state, 'uniqueid'),
           dbsync=_admin('pacifica.uniqueid', 'dbsync'),
           example="curl 'http://127.0.0.1:8051/getid?range=10&mode=file'"),
-    Entry('metadata', 'pacifica.metadata', 8121, _serve('pacifica.metadata'),
+    Entry('metadata', 'pacifica.metadata', 8121, _serve('pacifica.metadata'), database=True,
           env=lambda state, urls: dict(_sqlite(state, 'metadata'),
                                        NOTIFICATIONS_DISABLED='true'),
           dbsync=_admin('pacifica.metadata', 'dbsync'),
@@ -103,6 +108,8 @@ class Suite:
 
     state: str
     entries: List[Entry]
+    database: Optional[str] = None   # one database URL for every service (tables never clash)
+    broker: Optional[str] = None     # Celery broker URL (default: the filesystem transport)
     procs: List[subprocess.Popen] = field(default_factory=list)
 
     def env(self, entry):
@@ -114,6 +121,10 @@ class Suite:
         env['{}_CPCONFIG'.format(entry.name.upper())] = os.path.join(self.state, 'none.conf')
         urls = {e.name: 'http://{}:{}'.format(HOST, e.port) for e in self.entries if e.port}
         env.update(entry.env(self.state, urls))
+        if self.database and entry.database:
+            env['PEEWEE_URL'] = self.database
+        if self.broker:
+            env['BROKER_URL'] = self.broker
         return env
 
     def check_ports(self):
@@ -211,6 +222,12 @@ def main(argv=None):
                     'filesystem Celery broker, local directories) on its documented port.')
     parser.add_argument('--home', default=None,
                         help='state directory (default $PACIFICA_HOME or ./.pacifica)')
+    parser.add_argument('--database', default=None,
+                        help='one database URL for every service (e.g. postgresql://...); '
+                             'default: a SQLite file per service in the state directory')
+    parser.add_argument('--broker', default=None,
+                        help="Celery broker URL for cartd (e.g. pyamqp://); default: kombu's "
+                             'filesystem transport in the state directory')
     parser.add_argument('--port-offset', type=int, default=0,
                         help='add this to every documented port (to run a second suite '
                              'beside one on the documented ports); default 0')
@@ -220,7 +237,7 @@ def main(argv=None):
     entries = available(ENTRIES)
     if args.port_offset:
         entries = [e.shifted(args.port_offset) for e in entries]
-    suite = Suite(state, entries)
+    suite = Suite(state, entries, args.database, args.broker)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(signum)
