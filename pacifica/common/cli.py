@@ -84,13 +84,7 @@ class Context:
     args: Any = None
     extra: dict = field(default_factory=dict)
 
-    @property
-    def debug(self):
-        """Whether errors may carry tracebacks (``[debug] on`` style keys, if declared)."""
-        try:
-            return bool(self.config.get('server', 'debug'))
-        except KeyError:
-            return False
+    debug: bool = False               # PACIFICA_DEBUG: tracebacks in error bodies
 
 
 class StartupError(RuntimeError):
@@ -106,10 +100,19 @@ def _split_config_flag(path):
     return path, None
 
 
+def debug_enabled(environ=None):
+    """``PACIFICA_DEBUG``: put tracebacks in error bodies (for development only)."""
+    raw = (os.environ if environ is None else environ).get('PACIFICA_DEBUG', 'false')
+    try:
+        return cfg.parse_bool(raw)
+    except ValueError as exc:
+        raise cfg.ConfigError('PACIFICA_DEBUG = {!r}: {}'.format(raw, exc)) from None
+
+
 def make_context(service, ini_path, args=None, environ=None):
     """Load the config and bind (not connect) the database."""
     config = cfg.load(service.keys, ini_path, environ)
-    context = Context(service, config, args=args)
+    context = Context(service, config, args=args, debug=debug_enabled(environ))
     if service.db_proxy is not None:
         db = database.open_database(config.get('database', 'peewee_url'))
         service.db_proxy.initialize(db)

@@ -276,3 +276,18 @@ def test_postgresql_driver_loads_on_demand(tmp_path):
     env = service_env(tmp_path, 'uniqueid', PEEWEE_URL=url)
     done = admin(env, tmp_path, 'dbchk')
     assert done.returncode in (0, 255), done.stderr
+
+
+def test_tracebacks_only_with_pacifica_debug(tmp_path):
+    env = service_env(tmp_path, 'uniqueid', PEEWEE_URL='sqliteext:///debug.sqlite3')
+    assert admin(env, tmp_path, 'dbsync').returncode == 0
+    for flag, expect in (('0', False), ('1', True)):
+        server = start_service(PKG, tmp_path, dict(env, PACIFICA_DEBUG=flag))
+        try:
+            body = requests.get(server.url + '/getid?range=x&mode=y', timeout=5).json()
+            assert bool(body['traceback']) is expect
+            assert ('Traceback' in body['traceback']) is expect
+        finally:
+            server.stop()
+    done = serve_once(dict(env, PACIFICA_DEBUG='perhaps'), tmp_path)
+    assert done.returncode == 1 and 'PACIFICA_DEBUG' in done.stderr
