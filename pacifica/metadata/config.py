@@ -7,7 +7,7 @@ KEYS = (
         help='peewee database URL (postgresql://, sqlite:///, sqliteext:///)'),
 ) + tuple(key for key in DATABASE_KEYS if key.name != 'peewee_url') + (
     Key('notifications', 'disabled', 'False', 'NOTIFICATIONS_DISABLED', 'bool',
-        help='do not send ORM events'),
+        help='do not send events (ORM, ingest, DOI)'),
     Key('notifications', 'url', 'http://127.0.0.1:8070/receive', 'NOTIFICATIONS_URL',
         help='where events are POSTed'),
     Key('notifications', 'timeout', '5', 'NOTIFICATIONS_TIMEOUT', 'float',
@@ -36,6 +36,9 @@ KEYS = (
         'NOTIFICATIONS_DOIUPDATE_SOURCE', help='source of DOI update events ({doi})'),
     Key('notifications', 'doiupdate_eventid', 'metadata.doi.{doi}.{uuid}',
         'NOTIFICATIONS_DOIUPDATE_EVENTID', help='eventID of DOI update events ({doi}, {uuid})'),
+    Key('reporting', 'timezone', 'America/Los_Angeles', 'METADATA_REPORTING_TIMEZONE',
+        help='IANA zone of the report dates of /summaryinfo and /transactioninfo/summary '
+             '(upstream hard-coded America/Los_Angeles)'),
     Key('elasticsearch', 'url', 'http://127.0.0.1:9200', 'ELASTICSEARCH_URL',
         help='documented upstream; nothing reads it'),
 )

@@ -28,6 +28,22 @@ class Event:
     keys: List[dict] = field(default_factory=list)
 
 
+@dataclass
+class DocumentEvent:
+    """A whole-document event (``ingest``, ``doientry``, ``doiupdate``): its type, source
+    and id come from the ``<kind>_*`` keys, formatted with ``fields``; ``data`` is sent as is."""
+
+    kind: str
+    data: object
+    fields: dict = field(default_factory=dict)
+
+
+def _empty(event):
+    if event is None:
+        return True
+    return isinstance(event, Event) and not event.keys
+
+
 class Notifier:
     """Builds and delivers ORM events as the ``[notifications]`` section says."""
 
@@ -39,12 +55,28 @@ class Notifier:
         self.source = section['orm_source']
         self.event_id = section['orm_eventid']
         self.timeout = section['timeout']
+        self.templates = {kind: (section[kind + '_eventtype'], section[kind + '_source'],
+                                 section[kind + '_eventid'])
+                          for kind in ('ingest', 'doientry', 'doiupdate')}
         self._queue = None
         self._lock = threading.Lock()
 
     def body(self, event):
         """The CloudEvents document (upstream key order and payload keys)."""
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+        if isinstance(event, DocumentEvent):
+            event_type, source, event_id = self.templates[event.kind]
+            names = dict(event.fields, uuid=uuid.uuid4())
+            return {
+                'cloudEventsVersion': '0.1',
+                'eventType': event_type,
+                'source': source.format(**names),
+                'eventID': event_id.format(**names),
+                'eventTime': now.isoformat(),
+                'extensions': {},
+                'contentType': 'application/json',
+                'data': event.data,
+            }
         return {
             'cloudEventsVersion': '0.1',
             'eventType': self.event_type,
@@ -59,7 +91,7 @@ class Notifier:
 
     def send(self, event):
         """Deliver one event now (the admin CLI, and the delivery thread); True on 2xx."""
-        if self.disabled or event is None or not event.keys:
+        if self.disabled or _empty(event):
             return False
         try:
             resp = requests.post(self.url, json=self.body(event), timeout=self.timeout)
@@ -71,7 +103,7 @@ class Notifier:
 
     def publish(self, event):
         """Queue an event for delivery; call only after the write committed."""
-        if self.disabled or event is None or not event.keys:
+        if self.disabled or _empty(event):
             return
         with self._lock:
             if self._queue is None:

@@ -12,6 +12,7 @@ import cherrypy
 from pacifica.common import rest
 from pacifica.common.database import family_of
 
+from .endpoints import mount as mount_endpoints
 from .events import Notifier
 from .objects import OBJECTS
 from .orm import DB
@@ -113,15 +114,16 @@ class ObjectResource:
 
 
 class Root(rest.StatusRoot):
-    """``/`` and the 45 object endpoints."""
+    """``/``, the 45 object endpoints and the query endpoints of :mod:`.endpoints`."""
 
     title = 'Metadata'
 
-    def __init__(self, notifier):
+    def __init__(self, notifier, config=None):
         for obj in OBJECTS:
             setattr(self, obj.name, ObjectResource(obj, notifier))
+        mount_endpoints(self, notifier, config)   # the query endpoints and /ingest
 
 
 def make_root(context):
     """The resource tree, with events configured from the loaded config."""
-    return Root(Notifier(context.config))
+    return Root(Notifier(context.config), context.config)

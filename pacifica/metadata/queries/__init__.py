@@ -4,6 +4,12 @@ coerce   turn JSON body values and query-string values into column values (or a 
 filters  turn a query string into a WHERE clause, paging and recursion settings
 read     select and serialise rows in the spec's JSON shape, reverse lists batched
 write    create, update and delete in one transaction each; return the event to send
+
+The query endpoints (part 2) live beside them: ingest (PUT /ingest), blocks (the shared
+user/project/instrument JSON), people (/userinfo, /projectinfo, /instrumentinfo),
+transactions (/transactioninfo), reporting (/summaryinfo and the report-like
+/transactioninfo paths), keyvalues (/fileinfo, /tkvinfo, /tkvupload), doi (/doiupload),
+migrate (/migrate), objectinfo (/objectinfo); reasons holds their reason-phrase errors.
 """
 
 
