@@ -1,10 +1,14 @@
-"""Test helpers: free ports, fresh databases, and real service processes."""
+"""Test helpers: free ports, fresh databases, real service processes, and an event
+receiver."""
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -137,3 +141,89 @@ def assert_json_error(response, status, *words):
     for word in words:
         assert word in body['message'], body['message']
     return body
+
+
+SUITE_PORTS = (8051, 8080, 8081, 8121, 8180)
+
+
+def free_port_offset(ports=SUITE_PORTS, attempts=200):
+    """An offset that puts every one of ``ports`` on a free port between 10000 and 30000
+    (below the kernel's ephemeral range, so servers on random free ports cannot take
+    them while the suite starts)."""
+    import random  # pylint: disable=import-outside-toplevel
+    for _ in range(attempts):
+        offset = random.randrange(10000 - min(ports), 30000 - max(ports))
+        try:
+            for port in ports:
+                with socket.socket() as sock:
+                    sock.bind(('127.0.0.1', port + offset))
+        except OSError:
+            continue
+        return offset
+    raise RuntimeError('no free block of ports for the suite')
+
+
+class EventReceiver:
+    """A real HTTP endpoint (``url``) that records the JSON events POSTed to it, in order.
+
+    ``delay`` seconds pass before each event is recorded and answered (a slow receiver);
+    ``hook``, when set, is called with each event before it is recorded, so it sees the
+    world as it is the moment the event arrives. Call :meth:`close` when done."""
+
+    def __init__(self):
+        self.events = []
+        self.delay = 0.0
+        self.hook = None
+        self.cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # pylint: disable=invalid-name
+                event = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+                time.sleep(receiver.delay)
+                if receiver.hook:
+                    receiver.hook(event)
+                with receiver.cond:
+                    receiver.events.append(event)
+                    receiver.cond.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):  # pylint: disable=arguments-differ
+                pass
+
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:{}/receive'.format(self.httpd.server_address[1])
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def wait(self, count, timeout=10):
+        """The first ``count`` events, kept (fails after ``timeout`` seconds)."""
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.events) >= count, timeout)
+            assert len(self.events) >= count, self.events
+            return self.events[:count]
+
+    def take(self, count, timeout=10):
+        """Wait for the first ``count`` events and remove them."""
+        with self.cond:
+            got = self.wait(count, timeout)
+            del self.events[:count]
+            return got
+
+    def discard(self, count, timeout=10):
+        """Wait up to ``timeout`` seconds for ``count`` events, then forget every event so
+        far (set-up writes whose events the tests do not look at)."""
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.events) >= count, timeout)
+            self.events.clear()
+
+    def quiet(self, seconds=0.5):
+        """Assert nothing arrives for ``seconds``."""
+        time.sleep(seconds)
+        with self.cond:
+            assert self.events == []
+
+    def close(self):
+        """Stop serving and release the port."""
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from support import ROOT, free_port
+from support import ROOT, free_port_offset
 
 
 def processes_in(directory):
@@ -48,7 +48,7 @@ def start_suite(home, offset):
 @pytest.mark.parametrize('stop_signal', [signal.SIGINT, signal.SIGTERM])
 def test_suite_runs_the_banner_example_and_stops_cleanly(tmp_path, stop_signal):
     home = tmp_path / 'state'
-    offset = free_port() - 8051  # an ephemeral port, far above the documented ones
+    offset = free_port_offset()
     started = time.monotonic()
     proc, banner = start_suite(home, offset)
     elapsed = time.monotonic() - started
