@@ -1,0 +1,70 @@
+"""The archive interface described for the shared programs in :mod:`pacifica.common.cli`.
+
+It has no database. Besides the shared flags it keeps upstream's spellings:
+``--cherrypy-config`` (same as ``--cpconfig``), ``-t/--type`` and ``--prefix``, and adds
+``--staging-root`` for PATCH.
+"""
+import os
+
+from pacifica.common.cli import Service, StartupError
+
+from .backend import PosixBackend
+from .config import BACKEND_TYPES, KEYS
+from .rest import make_root
+
+
+def _extra_args(parser):
+    parser.add_argument('--cherrypy-config', dest='cpconfig', default=None,
+                        help='same as --cpconfig (the upstream spelling)')
+    parser.add_argument('-t', '--type', dest='backend_type', default=None,
+                        choices=BACKEND_TYPES,
+                        help='backend type (default [backend] type, $PAI_BACKEND_TYPE or posix; '
+                             'only posix is implemented)')
+    parser.add_argument('--prefix', default=None,
+                        help='archive root directory (default [posix] prefix, $PAI_PREFIX '
+                             'or /tmp)')
+    parser.add_argument('--staging-root', default=None,
+                        help='directory PATCH may move files from (default [posix] '
+                             'staging_root or $PAI_STAGING_ROOT; unset disables PATCH)')
+
+
+def _option(context, attr, section, name):
+    value = getattr(context.args, attr, None) if context.args is not None else None
+    return value if value is not None else context.config.get(section, name)
+
+
+def _on_start(context):
+    """Build the backend and the server settings an archive needs."""
+    import cherrypy  # pylint: disable=import-outside-toplevel
+
+    kind = _option(context, 'backend_type', 'backend', 'type')
+    if kind != 'posix':
+        raise StartupError('backend type {!r} is not available: this archive interface '
+                           'implements only posix'.format(kind))
+    prefix = _option(context, 'prefix', 'posix', 'prefix')
+    staging = _option(context, 'staging_root', 'posix', 'staging_root')
+    try:
+        os.makedirs(prefix, exist_ok=True)
+    except OSError as exc:
+        raise StartupError('cannot create the archive root {}: {}'.format(prefix, exc)) from None
+    if staging and not os.path.isdir(staging):
+        raise StartupError('the staging root {} is not a directory'.format(staging))
+    context.extra['backend'] = PosixBackend(
+        prefix, context.config.get('posix', 'use_id2filename'), staging)
+    # Uploads of any size; long transfers. A cpconfig file may still change these.
+    cherrypy.config.update({'server.max_request_body_size': 0,
+                            'server.socket_timeout': 60,
+                            'response.timeout': 3600})
+    print('Pacifica Archive Interface Up and Running', flush=True)
+
+
+SERVICE = Service(
+    name='archiveinterface',
+    title='Archive Interface',
+    port=8080,
+    address='localhost',
+    make_root=make_root,
+    keys=KEYS,
+    on_start=_on_start,
+    extra_server_args=_extra_args,
+)
