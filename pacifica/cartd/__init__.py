@@ -1,0 +1,1 @@
+"""Pacifica cartd: carts of archive files, staged by Celery workers and downloaded as tar."""

@@ -1,0 +1,207 @@
+"""The cart rules that touch the database: create, select, report, delete, purge.
+
+REST handlers, the admin command and the workers all call these, so each rule exists once.
+"""
+import os
+from datetime import datetime, timedelta
+
+from . import bundle
+from .orm import (BUSY, DB, DELETED, ERROR, FILE_STAGED, READY, STAGING, Cart, CartTasks,
+                  File)
+
+
+class CartInUse(Exception):
+    """The cart cannot be removed now (staging, bundling or being downloaded)."""
+
+
+class RemoveFailed(Exception):
+    """The cart was marked deleted but its files could not all be removed."""
+
+
+def now():
+    """Naive local time, as upstream stored it."""
+    return datetime.now()
+
+
+def create_cart(uid, files, bundle_flag):
+    """Insert a staging cart and all of its files in one transaction; returns the cart."""
+    with DB.atomic():
+        cart = Cart.create(cart_uid=uid, status=STAGING, bundle=bundle_flag)
+        rows = [{'cart': cart.id, 'file_name': item['id'], 'bundle_path': item['path'],
+                 'hash_type': item['hashtype'], 'hash_value': item['hashsum'],
+                 'status': 'waiting'} for item in files]
+        # Batches keep each statement under the databases' parameter limits.
+        for start in range(0, len(rows), 500):
+            File.insert_many(rows[start:start + 500]).execute()
+    return cart
+
+
+def active_carts(uid):
+    """Every non-deleted cart with ``uid``, newest first."""
+    return list(Cart.select().where((Cart.cart_uid == uid) & Cart.deleted_date.is_null())
+                .order_by(Cart.creation_date.desc(), Cart.id.desc()))
+
+
+def newest_cart(uid):
+    """The cart GET and HEAD act on: the newest non-deleted one with ``uid`` (or None)."""
+    carts = active_carts(uid)
+    return carts[0] if carts else None
+
+
+def record_tasks(cart_id, task_ids):
+    """Note the Celery task ids enqueued for a cart (upstream's ``carttasks``)."""
+    rows = [{'cart': cart_id, 'celery_task_id': task_id} for task_id in task_ids]
+    for start in range(0, len(rows), 500):
+        CartTasks.insert_many(rows[start:start + 500]).execute()
+
+
+def touch(cart_id):
+    """Bump ``updated_date``: the cart is alive (staging) or was just used (download)."""
+    Cart.update(updated_date=now()).where(Cart.id == cart_id).execute()
+
+
+def set_error(cart_id, message, only_from=(STAGING,)):
+    """Move a cart to ``error`` unless it already left the given states; True if it did."""
+    return Cart.update(status=ERROR, error=message, updated_date=now()).where(
+        (Cart.id == cart_id) & Cart.status.in_(only_from)).execute() == 1
+
+
+def _read_sizes(volume, cart_id):
+    sizes = {}
+    try:
+        with open(bundle.sizes_file(volume, cart_id), encoding='ascii') as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                    sizes[int(parts[0])] = int(parts[1])
+    except OSError:
+        pass
+    return sizes
+
+
+def note_size(volume, cart_id, file_id, size):
+    """Remember the size the archive announced for a file (for progress reports).
+
+    One short ``O_APPEND`` write per file is atomic, so workers never interleave lines.
+    """
+    fd = os.open(bundle.sizes_file(volume, cart_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                 0o644)
+    try:
+        os.write(fd, '{} {}\n'.format(file_id, size).encode('ascii'))
+    finally:
+        os.close(fd)
+
+
+def progress(cart, volume):
+    """``(files staged, files, bytes staged, bytes announced so far)`` of a cart.
+
+    The byte total counts the files whose size the archive has reported; it grows to the
+    full total as staging proceeds.
+    """
+    rows = list(File.select(File.id, File.status).where(File.cart == cart.id).tuples())
+    staged = [file_id for file_id, status in rows if status == FILE_STAGED]
+    sizes = _read_sizes(volume, cart.id)
+    return (len(staged), len(rows), sum(sizes.get(file_id, 0) for file_id in staged),
+            sum(sizes.values()))
+
+
+def delete_cart(cart, volume):
+    """Remove one cart: refuse while it is busy, mark it deleted, remove its files.
+
+    Busy means staging, bundling, or being downloaded (a download holds the cart's lock
+    shared; this takes it exclusive without waiting). The row is marked deleted before the
+    files go, so no new download can start on a half-removed cart.
+    """
+    if cart.status in BUSY:
+        raise CartInUse('cart {} is {}; delete it once it is ready or in error'.format(
+            cart.cart_uid, cart.status))
+    try:
+        with bundle.cart_lock(volume, cart.id, exclusive=True):
+            _mark_deleted(cart)
+            _remove_files(cart, volume)
+    except bundle.CartBusy:
+        raise CartInUse('cart {} is being downloaded; try again when the download has '
+                        'finished'.format(cart.cart_uid)) from None
+    except FileNotFoundError:
+        # No cart directory (an error cart that never staged anything): nothing to lock.
+        _mark_deleted(cart)
+        _remove_files(cart, volume)
+
+
+def _mark_deleted(cart):
+    done = Cart.update(status=DELETED, deleted_date=now(), updated_date=now()).where(
+        (Cart.id == cart.id) & Cart.deleted_date.is_null() & Cart.status.not_in(BUSY)
+    ).execute()
+    if not done:
+        raise CartInUse('cart {} changed state while being deleted'.format(cart.cart_uid))
+
+
+def _remove_files(cart, volume):
+    try:
+        bundle.remove_cart_files(volume, cart.id, cart.cart_uid)
+    except OSError as exc:
+        raise RemoveFailed('cart {} was deleted but its files could not all be removed: '
+                           '{}'.format(cart.cart_uid, exc.strerror or exc)) from None
+
+
+def purge_older_than(cutoff, volume, report=print):
+    """Delete every non-deleted, non-busy cart last updated before ``cutoff`` (one row at a
+    time: a newer cart sharing the uid is left alone). Returns how many were deleted."""
+    count = 0
+    for cart in Cart.select().where(Cart.deleted_date.is_null() & (Cart.updated_date < cutoff)):
+        report('deleting: cart {} (uid {}, status {}, updated {})'.format(
+            cart.id, cart.cart_uid, cart.status, cart.updated_date))
+        try:
+            delete_cart(cart, volume)
+        except (CartInUse, RemoveFailed) as exc:
+            report('  skipped: {}'.format(exc))
+            continue
+        count += 1
+    return count
+
+
+def free_bytes(volume):
+    """Free bytes available to this user on the filesystem holding the volume."""
+    info = os.statvfs(volume)
+    return info.f_bavail * info.f_frsize
+
+
+def purge_for_space(volume, needed, keep_cart_id, buffer_seconds, report=None):
+    """Delete least recently used finished carts until ``needed`` bytes are free.
+
+    Only carts in ``ready`` or ``error``, untouched for ``buffer_seconds`` and not being
+    downloaded are candidates, oldest first. Returns whether enough space is free.
+    """
+    skipped = set()
+    while free_bytes(volume) < needed:
+        cutoff = now() - timedelta(seconds=buffer_seconds)
+        query = (Cart.select().where(
+            Cart.deleted_date.is_null() & Cart.status.in_((READY, ERROR)) &
+            (Cart.id != keep_cart_id) & (Cart.updated_date < cutoff))
+            .order_by(Cart.creation_date, Cart.id))
+        victim = next((cart for cart in query if cart.id not in skipped), None)
+        if victim is None:
+            return False
+        try:
+            delete_cart(victim, volume)
+            if report:
+                report('purged cart {} (uid {}) to free space'.format(victim.id,
+                                                                       victim.cart_uid))
+        except (CartInUse, RemoveFailed):
+            skipped.add(victim.id)
+    return True
+
+
+def dump_carts():
+    """Every active cart, newest first, as upstream's ``dump`` shaped it."""
+    result = []
+    for cart in Cart.select().where(Cart.deleted_date.is_null()).order_by(
+            Cart.creation_date.desc()):
+        entry = {name: str(value) for name, value in cart.__data__.items()}
+        files = [{name: str(value) for name, value in row.__data__.items()}
+                 for row in File.select().where(File.cart == cart.id)]
+        if files:
+            entry['files'] = files
+        result.append(entry)
+    return result
+

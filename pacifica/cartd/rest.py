@@ -1,0 +1,238 @@
+"""Cartd's HTTP API: one resource at ``/``, the cart uid is the single path segment.
+
+``POST /<uid>`` creates a cart, ``HEAD /<uid>`` reports its status (and progress),
+``GET /<uid>?filename=NAME`` downloads it as a tar, ``DELETE /<uid>`` removes it.
+"""
+import contextlib
+import json
+import logging
+import os
+import time
+from urllib.parse import quote
+
+import cherrypy
+from cherrypy.lib import file_generator, static
+
+from pacifica.common import rest
+
+from . import bundle, carts, tasks, validate
+from .orm import BUNDLING, BUSY, ERROR, READY, STAGING, Cart
+
+LOGGER = logging.getLogger(__name__)
+ALLOW = 'DELETE, GET, HEAD, POST'
+NOT_READY = 'The cart is not ready for download.'
+
+
+def _add_allow():
+    cherrypy.response.headers['Allow'] = ALLOW
+
+
+def _header_text(text):
+    """Header values are latin-1 on one line; anything else is replaced, not an error."""
+    return ' '.join(str(text).split()).encode('latin-1', 'replace').decode('latin-1')
+
+
+def content_disposition(name):
+    """``attachment`` with an ASCII ``filename`` and, for other names, RFC 6266 ``filename*``."""
+    ascii_name = name.encode('ascii', 'ignore').decode('ascii').replace('"', '') or 'download'
+    value = 'attachment; filename="{}"'.format(ascii_name)
+    if ascii_name != name:
+        value += "; filename*=UTF-8''{}".format(quote(name, safe=''))
+    return value
+
+
+def _held_stream(lock, chunks):
+    """Stream ``chunks`` while holding the cart's shared lock; a client that disconnects
+    closes this generator, which closes the file being read and drops the lock."""
+    try:
+        yield from chunks
+    finally:
+        close = getattr(chunks, 'close', None)
+        if close:
+            close()
+        lock.close()
+
+
+def _read_blocks(handle, chunk_size):
+    """Yield a file's remaining bytes in ``chunk_size`` blocks; close it at the end."""
+    try:
+        while True:
+            data = handle.read(chunk_size)
+            if not data:
+                return
+            yield data
+    finally:
+        handle.close()
+
+
+class CartResource(rest.StatusRoot):
+    """The cart API."""
+
+    title = 'Cartd Interface'
+    _cp_config = {'hooks.before_finalize': _add_allow}
+
+    def __init__(self, context):
+        conf = context.config
+        self.volume = conf.get('cartd', 'volume_path')
+        self.chunk_size = conf.get('cartd', 'transfer_size')
+        self.default_bundle = conf.get('cartd', 'bundle_task')
+
+    @staticmethod
+    def _uid(segments):
+        if not segments:
+            raise rest.not_found('Missing parameters: uid')
+        if len(segments) > 1:
+            raise rest.not_found()
+        try:
+            return validate.cart_uid(segments[0])
+        except validate.Invalid as exc:
+            raise rest.bad_request(str(exc)) from None
+
+    # -- POST -------------------------------------------------------------------------------
+    def POST(self, *segments, **_ignored):  # pylint: disable=invalid-name
+        """Create a cart and start staging it."""
+        uid = self._uid(segments)
+        request = cherrypy.request
+        ctype = request.headers.get('Content-Type', '').split(';')[0].strip().lower()
+        if ctype not in ('application/json', 'text/javascript'):
+            raise cherrypy.HTTPError(415, 'POST a cart as Content-Type: application/json')
+        try:
+            body = json.loads(request.body.read().decode('utf-8'))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise rest.bad_request('Invalid JSON document') from None
+        try:
+            files, bundle_flag = validate.cart_request(body, self.default_bundle)
+        except validate.Invalid as exc:
+            raise rest.bad_request(str(exc)) from None
+        cart = carts.create_cart(uid, files, bundle_flag)
+        # Queued only after the cart is committed, so the worker always finds it.
+        try:
+            tasks.enqueue_cart(cart.id)
+        except Exception as exc:  # pylint: disable=broad-except
+            LOGGER.exception('cannot queue cart %s', cart.id)
+            carts.set_error(cart.id, 'Failed to queue the cart: the task broker is '
+                                     'unreachable')
+            raise cherrypy.HTTPError(503, 'the task broker is unreachable ({}); the cart was '
+                                          'not started'.format(type(exc).__name__)) from None
+        cherrypy.response.status = 201
+        return rest.json_body({'message': 'Cart Processing has begun'})
+
+    # -- HEAD -------------------------------------------------------------------------------
+    def HEAD(self, *segments, **_ignored):  # pylint: disable=invalid-name
+        """``X-Pacifica-Status`` / ``X-Pacifica-Message``, plus ``X-Pacifica-Progress``."""
+        uid = self._uid(segments)
+        headers = cherrypy.response.headers
+        cart = carts.newest_cart(uid)
+        if cart is None:
+            cherrypy.response.status = 404
+            headers['X-Pacifica-Status'] = ERROR
+            headers['X-Pacifica-Message'] = _header_text('No cart with uid {} found'.format(uid))
+            return b''
+        # Clients poll "until status != staging" and then expect ready: the internal
+        # bundling (and waiting) states must read as staging to them.
+        headers['X-Pacifica-Status'] = STAGING if cart.status in BUSY else cart.status
+        headers['X-Pacifica-Message'] = _header_text(cart.error)
+        staged, total, done_bytes, all_bytes = carts.progress(cart, self.volume)
+        headers['X-Pacifica-Progress'] = '{}/{} files, {}/{} bytes{}'.format(
+            staged, total, done_bytes, all_bytes,
+            ', bundling' if cart.status == BUNDLING else '')
+        cherrypy.response.status = 500 if cart.status == ERROR else 204
+        return b''
+
+    # -- GET --------------------------------------------------------------------------------
+    def GET(self, *segments, filename=None, **_ignored):  # pylint: disable=invalid-name,arguments-differ
+        """Download the cart as a tar (``filename`` names the download and the members'
+        top directory)."""
+        if not segments:
+            return super().GET()
+        uid = self._uid(segments)
+        default = time.strftime('data_%Y_%m_%d_%H_%M_%S.tar')
+        try:
+            name, prefix = validate.download_name(filename, default)
+        except validate.Invalid as exc:
+            raise rest.bad_request(str(exc)) from None
+        cart = carts.newest_cart(uid)
+        if cart is None:
+            raise rest.not_found('The cart does not exist or has already been deleted')
+        if cart.status == ERROR:
+            raise cherrypy.HTTPError(409, 'The cart cannot be downloaded: {}'.format(
+                cart.error or 'staging failed'))
+        if cart.status != READY:
+            cherrypy.response.status = 202
+            return rest.json_body({'message': NOT_READY})
+        lock = self._hold(cart)
+        try:
+            carts.touch(cart.id)   # the last use protects the cart from the LRU purge
+            if os.path.isfile(cart.bundle_path):
+                body = self._serve_bundle(cart, name)
+            elif os.path.isdir(cart.bundle_path):
+                body = self._serve_stream(cart, name, prefix)
+            else:
+                raise rest.not_found('Not Found')
+        except BaseException:
+            lock.close()
+            raise
+        return _held_stream(lock, body)
+
+    GET._cp_config = {'response.stream': True}
+
+    def _hold(self, cart):
+        """Take the cart's shared lock and make sure the cart was not deleted meanwhile."""
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(bundle.cart_lock(self.volume, cart.id))
+        except FileNotFoundError:
+            raise rest.not_found('The cart does not exist or has already been deleted') from None
+        current = Cart.get_or_none(Cart.id == cart.id)
+        if current is None or current.deleted_date is not None:
+            stack.close()
+            raise rest.not_found('The cart does not exist or has already been deleted')
+        return stack
+
+    def _serve_bundle(self, cart, name):
+        """The pre-built tar, with static-file semantics (Range, conditional GET)."""
+        static.serve_file(cart.bundle_path, 'application/octet-stream')
+        cherrypy.response.headers['Content-Disposition'] = content_disposition(name)
+        body = cherrypy.response.body
+        if isinstance(body, file_generator):
+            # A whole-file answer: read in transfer_size blocks (CherryPy uses 64 KiB) and
+            # close the file as soon as the response ends.
+            handle, body.input = body.input, None   # or its __del__ closes our file
+            return _read_blocks(handle, self.chunk_size)
+        return iter(body)
+
+    def _serve_stream(self, cart, name, prefix):
+        """The cart directory as a tar made on the fly, members under ``<prefix>/``."""
+        members = bundle.plan(cart.bundle_path, prefix)
+        headers = cherrypy.response.headers
+        headers['Content-Type'] = 'application/octet-stream'
+        headers['Content-Disposition'] = content_disposition(name)
+        # Known in advance, so a client can tell a complete download from a cut one.
+        headers['Content-Length'] = str(bundle.tar_size(members))
+        return bundle.stream(members, self.chunk_size)
+
+    # -- DELETE -----------------------------------------------------------------------------
+    def DELETE(self, *segments, **_ignored):  # pylint: disable=invalid-name
+        """Delete every active cart with the uid, unless one of them is in use."""
+        uid = self._uid(segments)
+        active = carts.active_carts(uid)
+        if not active:
+            raise rest.not_found('Not Found')
+        busy = [cart for cart in active if cart.status in BUSY]
+        if busy:
+            raise cherrypy.HTTPError(409, 'cart {} is {}; delete it once it is ready or in '
+                                          'error'.format(uid, busy[0].status))
+        for cart in active:
+            try:
+                carts.delete_cart(cart, self.volume)
+            except carts.CartInUse as exc:
+                raise cherrypy.HTTPError(409, str(exc)) from None
+            except carts.RemoveFailed as exc:
+                raise cherrypy.HTTPError(500, str(exc)) from None
+        return rest.json_body({'message': 'Cart Deleted Successfully'})
+
+
+def make_root(context):
+    """The resource tree."""
+    return CartResource(context)
+

@@ -1,0 +1,294 @@
+"""Staging one file and finishing a cart: the work behind the Celery tasks and ``fixit``.
+
+Every step is idempotent, so a task that runs twice (redelivered after a worker died, or
+re-driven after its message was lost) does no harm:
+
+* a file already ``staged`` or ``error`` is skipped;
+* a download goes to a temporary name and is renamed into place only when its hash matched;
+* exactly one caller bundles a cart: the ``staging`` → ``bundling`` transition is a single
+  conditional UPDATE that also requires every file to be staged, so it succeeds once;
+* the tar is written under a temporary name and renamed; ``ready`` is set after that.
+
+Failures come in two kinds (see :mod:`.archive`): :class:`Transient` ones propagate so the
+caller can retry with back-off; terminal ones mark the file and its cart ``error`` here.
+"""
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import time
+import uuid
+from datetime import timedelta
+
+from . import bundle, carts
+from .archive import ArchiveClient, Terminal, Transient
+from .orm import (BUNDLING, DB, FILE_ERROR, FILE_STAGED, READY, STAGING, WAITING, Cart,
+                  File)
+
+LOGGER = logging.getLogger(__name__)
+HEARTBEAT_EVERY = 20.0   # seconds between updated_date bumps during long work
+MAX_POLL_DELAY = 60.0    # longest wait between two status checks of a file on tape
+
+
+class Stager:
+    """Staging work with one config and one archive session (one per process)."""
+
+    def __init__(self, config, client=None):
+        self.volume = config.get('cartd', 'volume_path')
+        self.chunk_size = config.get('cartd', 'transfer_size')
+        self.lru_purge = config.get('cartd', 'lru_purge')
+        self.lru_buffer = config.get('cartd', 'lru_buffer_time')
+        self.poll_max_wait = config.get('cartd', 'poll_max_wait')
+        self.redrive_after = config.get('cartd', 'redrive_after')
+        self.client = client or ArchiveClient(config.get('archiveinterface', 'url'),
+                                              config.get('archiveinterface', 'timeout'),
+                                              self.chunk_size)
+        self.heartbeat_every = min(HEARTBEAT_EVERY, max(0.5, self.redrive_after / 3.0))
+
+    # -- carts ------------------------------------------------------------------------------
+    def pending_files(self, cart_id):
+        """Ids of the files of a staging cart still to do; None when the cart needs no work.
+
+        A cart with nothing left to stage is finished here (that is how an empty cart, or
+        a re-driven one whose files are all done, reaches ``ready``).
+        """
+        cart = Cart.get_or_none(Cart.id == cart_id)
+        if cart is None or cart.deleted_date is not None or cart.status != STAGING:
+            return None
+        failed = File.select().where((File.cart == cart_id) & (File.status == FILE_ERROR)).first()
+        if failed is not None:
+            carts.set_error(cart_id, cart_error(failed.error))
+            return None
+        pending = [row.id for row in File.select(File.id).where(
+            (File.cart == cart_id) & (File.status != FILE_STAGED)).order_by(File.id)]
+        if not pending:
+            self.finish(cart_id)
+            return None
+        return pending
+
+    def finish(self, cart_id):
+        """Bundle the cart if every file is staged and nobody else is bundling it."""
+        not_done = File.select(File.cart).where(
+            (File.cart == cart_id) & (File.status != FILE_STAGED))
+        claimed = Cart.update(status=BUNDLING, updated_date=carts.now()).where(
+            (Cart.id == cart_id) & (Cart.status == STAGING) & Cart.deleted_date.is_null() &
+            Cart.id.not_in(not_done)).execute()
+        if claimed != 1:
+            return False
+        cart = Cart.get_by_id(cart_id)
+        try:
+            path = self._bundle(cart)
+        except OSError as exc:
+            LOGGER.exception('bundling cart %s failed', cart_id)
+            carts.set_error(cart_id, 'Failed to bundle the cart: {}'.format(_os_text(exc)),
+                            only_from=(BUNDLING,))
+            return False
+        Cart.update(status=READY, bundle_path=path, error='', updated_date=carts.now()).where(
+            (Cart.id == cart_id) & (Cart.status == BUNDLING)).execute()
+        if cart.bundle:
+            # Only now: until the cart is ready, a re-run of the bundling needs the files.
+            shutil.rmtree(bundle.files_dir(self.volume, cart.id, cart.cart_uid),
+                          ignore_errors=True)
+        return True
+
+    def _bundle(self, cart):
+        root = bundle.files_dir(self.volume, cart.id, cart.cart_uid)
+        os.makedirs(root, exist_ok=True)   # an empty cart has no directory yet
+        if not cart.bundle:
+            bundle.link_uid(self.volume, cart.id, cart.cart_uid, cart.cart_uid)
+            return root
+        bundle.link_uid(self.volume, cart.id, cart.cart_uid, cart.cart_uid + '.tar')
+        beat = _Heartbeat(cart.id, self.heartbeat_every)
+        return bundle.write_bundle(self.volume, cart.id, cart.cart_uid, self.chunk_size, beat)
+
+    def redrive_stale(self, enqueue):
+        """Hand carts without progress for ``redrive_after`` seconds back to the workers.
+
+        Their tasks were lost (a worker killed with the filesystem broker, a message
+        dropped). Each cart is claimed with a conditional UPDATE first, so several workers
+        running this at once re-drive a cart once. Returns the re-driven cart ids.
+        """
+        cutoff = carts.now() - timedelta(seconds=self.redrive_after)
+        stale = Cart.select(Cart.id, Cart.status).where(
+            Cart.status.in_((WAITING, STAGING, BUNDLING)) & Cart.deleted_date.is_null() &
+            (Cart.updated_date < cutoff))
+        redriven = []
+        for cart in stale:
+            claimed = Cart.update(status=STAGING, updated_date=carts.now()).where(
+                (Cart.id == cart.id) & (Cart.status == cart.status) &
+                (Cart.updated_date < cutoff)).execute()
+            if claimed:
+                LOGGER.warning('cart %s made no progress for %s s; staging it again',
+                               cart.id, self.redrive_after)
+                enqueue(cart.id)
+                redriven.append(cart.id)
+        return redriven
+
+    # -- files ------------------------------------------------------------------------------
+    def advance(self, file_id, started, attempt):
+        """Take one file as far as it can go now.
+
+        Returns None when there is nothing more to do for it (staged, failed, or its cart
+        is gone), or the seconds to wait before checking again (the archive is still
+        bringing the file to disk). Transient failures propagate; terminal ones mark the
+        file and cart ``error``.
+        """
+        row = (File.select(File, Cart).join(Cart).where(File.id == file_id).first())
+        if row is None:
+            return None
+        cart = row.cart
+        if cart.deleted_date is not None or cart.status != STAGING:
+            return None
+        if row.status in (FILE_STAGED, FILE_ERROR):
+            self.finish(cart.id)
+            return None
+        try:
+            status = self.client.status(row.file_name)
+            if not status.on_disk and attempt == 0:
+                # Only a file that is not on disk needs a stage request (a recall from
+                # tape); asking for files already there would double the archive's load.
+                self.client.stage(row.file_name)
+                status = self.client.status(row.file_name)
+            if not status.on_disk:
+                if time.time() - started >= self.poll_max_wait:
+                    raise Terminal('file {} did not reach disk in the archive within {} s '
+                                   '(media {!r})'.format(row.file_name, self.poll_max_wait,
+                                                         status.media))
+                carts.touch(cart.id)   # waiting on tape is progress, not a lost task
+                # Poll well within redrive_after, or the cart would look abandoned.
+                return min(MAX_POLL_DELAY, self.redrive_after / 3.0, 0.5 * 2 ** attempt)
+            self._pull(row, cart, status)
+        except Terminal as exc:
+            self.fail(file_id, str(exc))
+            return None
+        except Transient:
+            carts.touch(cart.id)   # a retry is coming: the cart is not abandoned
+            raise
+        with DB.atomic():
+            File.update(status=FILE_STAGED, error='').where(File.id == file_id).execute()
+            carts.touch(cart.id)
+        self.finish(cart.id)
+        return None
+
+    def fail(self, file_id, message):
+        """Mark a file ``error`` and its cart ``error`` with a short message."""
+        message = _short(message)
+        with DB.atomic():
+            File.update(status=FILE_ERROR, error=message).where(File.id == file_id).execute()
+            row = File.get_or_none(File.id == file_id)
+            if row is not None:
+                carts.set_error(row.cart_id, cart_error(message))
+
+    def _pull(self, row, cart, status):
+        root = bundle.files_dir(self.volume, cart.id, cart.cart_uid)
+        target = os.path.join(root, row.bundle_path)
+        partial = bundle.partial_dir(self.volume, cart.id)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.makedirs(partial, exist_ok=True)
+        except OSError as exc:
+            raise Terminal('Failed directory create with error: {}'.format(
+                _os_text(exc))) from None
+        # The path was validated at POST; this also catches a symlink planted in the volume.
+        if not bundle.inside(target, root):
+            raise Terminal('path {} resolves outside the cart directory'.format(row.bundle_path))
+        carts.note_size(self.volume, cart.id, row.id, status.size)
+        temp = os.path.join(partial, '{}-{}'.format(row.id, uuid.uuid4().hex))
+        try:
+            with open(temp, 'xb') as handle:
+                self._reserve(handle, status.size, cart.id)
+                self.client.pull(row.file_name, handle, row.hash_type or 'md5',
+                                 row.hash_value or '', status.size,
+                                 heartbeat=_Heartbeat(cart.id, self.heartbeat_every))
+            os.utime(temp, (status.mtime, status.mtime))
+            os.rename(temp, target)
+        except OSError as exc:
+            _remove(temp)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise Terminal('Not enough space to download file {} ({} bytes) to the cart '
+                               'volume'.format(row.file_name, status.size)) from None
+            raise Terminal('Failed to write file {} to the cart volume: {}'.format(
+                row.file_name, _os_text(exc))) from None
+        except BaseException:
+            _remove(temp)
+            raise
+
+    def _reserve(self, handle, size, cart_id):
+        """Allocate the file's blocks before downloading, so concurrent pulls cannot
+        overcommit the volume; purge least recently used carts when it is full."""
+        if size <= 0 or not hasattr(os, 'posix_fallocate'):
+            return
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+            return
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                return   # the filesystem cannot reserve; ENOSPC is still caught on write
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+        if not self.lru_purge or not carts.purge_for_space(
+                self.volume, size, cart_id, self.lru_buffer, LOGGER.warning):
+            raise Terminal('Not enough space to download file ({} bytes) to the cart '
+                           'volume'.format(size))
+        os.posix_fallocate(handle.fileno(), 0, size)
+
+
+class _Heartbeat:
+    """Bump the cart's ``updated_date`` at most every ``every`` seconds while working."""
+
+    def __init__(self, cart_id, every):
+        self.cart_id = cart_id
+        self.every = every
+        self.last = time.monotonic()
+
+    def __call__(self):
+        if time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            carts.touch(self.cart_id)
+
+
+def cart_error(file_error):
+    """The cart's message for a failed file (upstream's wording)."""
+    return _short('Failed to pull file({})'.format(file_error))
+
+
+def _short(text, limit=500):
+    text = ' '.join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+def _os_text(exc):
+    return exc.strerror or str(exc)
+
+
+def _remove(path):
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def backoff(retries):
+    """Seconds before retry number ``retries + 1``: 1, 2, 4, ... capped at a minute."""
+    return min(60.0, 2.0 ** retries)
+
+
+def stage_synchronously(stager, file_id, retries, report=print):
+    """Drive one file to staged or error in this process (``fixit``): poll with back-off
+    up to the maximum wait, retry transient failures ``retries`` times."""
+    started = time.time()
+    attempt = failures = 0
+    while True:
+        try:
+            wait = stager.advance(file_id, started, attempt)
+        except Transient as exc:
+            failures += 1
+            if failures > retries:
+                stager.fail(file_id, str(exc))
+                return
+            report('  transient failure ({}); retrying in {:.0f} s'.format(exc, backoff(failures)))
+            time.sleep(backoff(failures))
+            continue
+        if wait is None:
+            return
+        attempt += 1
+        time.sleep(wait)

@@ -1,0 +1,65 @@
+"""The tar generator: readable as a stream, exact size, closes what it opened."""
+import io
+import os
+import tarfile
+
+import pytest
+
+from pacifica.cartd import bundle
+
+
+@pytest.fixture
+def cart_tree(tmp_path):
+    """A small cart directory with nested, UTF-8 and long names."""
+    root = tmp_path / 'uid'
+    files = {'a/b/x.bin': os.urandom(3000), 'top.txt': b'', 'é/ünï.txt': b'hello',
+             'a/' + 'l' * 200: os.urandom(10000), 'big.bin': os.urandom(300000)}
+    for path, data in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root, files
+
+
+@pytest.mark.parametrize('chunk', [512, 4096, 1 << 20])
+def test_stream_is_a_tar_of_the_directory(cart_tree, chunk):
+    root, files = cart_tree
+    members = bundle.plan(str(root), 'pre')
+    data = b''.join(bundle.stream(members, chunk))
+    assert len(data) == bundle.tar_size(members)
+    assert len(data) % tarfile.RECORDSIZE == 0
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode='r|') as tar:
+        for member in tar:
+            found[member.name] = tar.extractfile(member).read() if member.isfile() else None
+    assert {k: v for k, v in found.items() if v is not None} == {
+        'pre/' + path: content for path, content in files.items()}
+    assert {'pre', 'pre/a', 'pre/a/b', 'pre/é'} <= set(found)
+
+
+def test_a_file_that_shrank_fails_loudly(cart_tree):
+    root, _files = cart_tree
+    members = bundle.plan(str(root), 'pre')
+    (root / 'big.bin').write_bytes(b'short')
+    with pytest.raises(OSError):
+        b''.join(bundle.stream(members, 4096))
+
+
+def test_closing_the_stream_closes_the_file(cart_tree):
+    root, _files = cart_tree
+    before = len(os.listdir('/proc/self/fd'))
+    chunks = bundle.stream(bundle.plan(str(root), 'pre'), 512)
+    next(chunks)
+    next(chunks)
+    chunks.close()   # what the server does when a client disconnects
+    assert len(os.listdir('/proc/self/fd')) == before
+
+
+def test_write_bundle_renames_a_complete_tar(cart_tree, tmp_path):
+    root, files = cart_tree
+    path = bundle.write_bundle(str(tmp_path), '', 'uid', 65536)
+    assert path == str(tmp_path / 'uid.tar')
+    assert root.exists()   # removed by the caller once the cart is ready
+    with tarfile.open(path) as tar:
+        assert tar.extractfile('uid/big.bin').read() == files['big.bin']
+    assert [n for n in os.listdir(str(tmp_path)) if '~' in n] == []

@@ -1,0 +1,149 @@
+"""The staging rules without Celery: space reservation and LRU purge, the single bundler,
+the re-drive of stale carts. Real archive interface, real database."""
+import errno
+import hashlib
+import os
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+import requests
+
+from pacifica.cartd import carts, staging
+from pacifica.cartd.config import KEYS
+from pacifica.cartd.orm import DB, Cart, CartSchema, File
+from pacifica.common import config as cfg
+from pacifica.common.database import open_database
+from support import service_env, start_service
+
+
+@pytest.fixture(scope='module')
+def archive(tmp_path_factory):
+    """A real archive interface."""
+    base = tmp_path_factory.mktemp('archive')
+    server = start_service('pacifica.archiveinterface', base,
+                           service_env(base, 'archiveinterface'), ['--prefix', str(base / 'r')])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stager(db_url, tmp_path, archive):
+    """A Stager on a fresh database and volume."""
+    database = open_database(db_url)
+    DB.initialize(database)
+    CartSchema(database).dbsync()
+    config = cfg.load(KEYS, None, environ={
+        'VOLUME_PATH': str(tmp_path / 'volume'), 'ARCHIVE_INTERFACE_URL': archive.url,
+        'REDRIVE_AFTER': '60'})
+    os.makedirs(str(tmp_path / 'volume'))
+    yield staging.Stager(config)
+    if not database.is_closed():
+        database.close()
+    database.close_all()
+
+
+def _staging_cart(archive, uid, data=b'content'):
+    requests.put('{}/{}'.format(archive.url, uid), data=data)
+    cart = Cart.create(cart_uid=uid, status='staging')
+    row = File.create(cart=cart, file_name=uid, bundle_path='f.bin', hash_type='sha256',
+                      hash_value=hashlib.sha256(data).hexdigest())
+    return cart, row
+
+
+def _ready_cart(stager, uid, age_days, status='ready'):
+    when = datetime.now() - timedelta(days=age_days)
+    cart = Cart.create(cart_uid=uid, status=status, creation_date=when, updated_date=when)
+    os.makedirs(os.path.join(stager.volume, str(cart.id), uid))
+    return cart
+
+
+def test_full_volume_purges_least_recently_used_ready_cart(stager, archive, monkeypatch):
+    oldest = _ready_cart(stager, 'oldest', 30)
+    busy = _ready_cart(stager, 'busy', 40, status='staging')
+    cart, row = _staging_cart(archive, 'needs-room')
+    real_fallocate = os.posix_fallocate
+
+    def fallocate(fd, offset, length):
+        if Cart.get_by_id(oldest.id).deleted_date is None:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_fallocate(fd, offset, length)
+
+    monkeypatch.setattr(os, 'posix_fallocate', fallocate)
+    monkeypatch.setattr(carts, 'free_bytes', lambda volume: (
+        0 if Cart.get_by_id(oldest.id).deleted_date is None else 10 ** 12))
+    assert stager.advance(row.id, 0, 0) is None
+    assert Cart.get_by_id(cart.id).status == 'ready'
+    assert Cart.get_by_id(oldest.id).status == 'deleted'
+    assert not os.path.exists(os.path.join(stager.volume, str(oldest.id)))
+    assert Cart.get_by_id(busy.id).deleted_date is None   # staging carts are never purged
+
+
+def test_no_room_marks_the_cart_error_and_leaves_no_partial_file(stager, archive,
+                                                                 monkeypatch):
+    cart, row = _staging_cart(archive, 'no-room')
+
+    def fallocate(fd, offset, length):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(os, 'posix_fallocate', fallocate)
+    monkeypatch.setattr(carts, 'free_bytes', lambda volume: 0)
+    assert stager.advance(row.id, 0, 0) is None
+    failed = Cart.get_by_id(cart.id)
+    assert failed.status == 'error'
+    assert 'Not enough space' in failed.error
+    assert File.get_by_id(row.id).status == 'error'
+    partial = os.path.join(stager.volume, str(cart.id), 'partial~')
+    assert os.listdir(partial) == []
+
+
+def test_exactly_one_caller_bundles(stager, archive):
+    cart, row = _staging_cart(archive, 'once')
+    File.update(status='staged').where(File.id == row.id).execute()
+    os.makedirs(os.path.join(stager.volume, str(cart.id), 'once'))
+    results = []
+
+    def finish():
+        with DB.connection_context():
+            results.append(stager.finish(cart.id))
+
+    threads = [threading.Thread(target=finish) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    assert Cart.get_by_id(cart.id).status == 'ready'
+
+
+def test_stale_carts_are_redriven_once(stager, archive):
+    cart, _row = _staging_cart(archive, 'stale')
+    Cart.update(updated_date=datetime.now() - timedelta(hours=1)).where(
+        Cart.id == cart.id).execute()
+    fresh, _row = _staging_cart(archive, 'fresh')
+    queued = []
+    assert stager.redrive_stale(queued.append) == [cart.id]
+    assert stager.redrive_stale(queued.append) == []   # claimed: not again right away
+    assert queued == [cart.id]
+    assert fresh.id not in queued
+
+
+def test_deleted_cart_is_not_staged(stager, archive):
+    cart, row = _staging_cart(archive, 'gone')
+    Cart.update(status='deleted', deleted_date=datetime.now()).where(
+        Cart.id == cart.id).execute()
+    assert stager.advance(row.id, 0, 0) is None
+    assert File.get_by_id(row.id).status == 'waiting'
+    assert not os.path.exists(os.path.join(stager.volume, str(cart.id), 'gone', 'f.bin'))
+
+
+def test_lru_purge_skips_a_cart_being_downloaded(stager, archive, monkeypatch):
+    from pacifica.cartd import bundle  # pylint: disable=import-outside-toplevel
+    downloading = _ready_cart(stager, 'downloading', 50)
+    older_free = _ready_cart(stager, 'idle', 20)
+    monkeypatch.setattr(carts, 'free_bytes', lambda volume: (
+        0 if Cart.get_by_id(older_free.id).deleted_date is None else 10 ** 12))
+    with bundle.cart_lock(stager.volume, downloading.id):   # what a GET holds while streaming
+        assert carts.purge_for_space(stager.volume, 100, keep_cart_id=0, buffer_seconds=0)
+    assert Cart.get_by_id(downloading.id).deleted_date is None
+    assert Cart.get_by_id(older_free.id).status == 'deleted'
