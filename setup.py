@@ -12,6 +12,7 @@ EXTRAS = {
     'proxy': [],
     'archiveinterface': [],
     'postgres': POSTGRES,
+    'redis': ['redis>=4.5'],                   # a Redis broker for cartd's Celery
     'uwsgi': ['uwsgi>=2.0.22'],
 }
 EXTRAS['all'] = sorted({req for name in ('uniqueid', 'metadata', 'cartd', 'proxy',
@@ -32,6 +33,10 @@ setup(
     extras_require=EXTRAS,
     entry_points={
         'console_scripts': [
+            'pacifica-archiveinterface=pacifica.archiveinterface.__main__:main',
+            'pacifica-archiveinterface-cmd=pacifica.archiveinterface.__main__:cmd',
+            'pacifica-cartd=pacifica.cartd.__main__:main',
+            'pacifica-cartd-cmd=pacifica.cartd.__main__:cmd',
             'pacifica-metadata=pacifica.metadata.__main__:main',
             'pacifica-metadata-cmd=pacifica.metadata.__main__:cmd',
             'pacifica-uniqueid=pacifica.uniqueid.__main__:main',

@@ -65,6 +65,14 @@ def _admin(package, *args):
     return [sys.executable, '-c', code] + list(args)
 
 
+def _cartd_env(state, urls):
+    """cartd and its worker: one database, volume and (filesystem) broker in the state dir."""
+    return dict(_sqlite(state, 'cartd'),
+                VOLUME_PATH=os.path.join(state, 'carts') + os.sep,
+                ARCHIVE_INTERFACE_URL=urls['archiveinterface'] + '/',
+                CELERY_FILESYSTEM_DIR=os.path.join(state, 'celery'))
+
+
 def _serve(package, *extra):
     """The argv factory for ``python -m <package> -a HOST -p PORT EXTRA``."""
     return lambda state, port: _python(package, '-a', HOST, '-p', str(port), *[
@@ -86,6 +94,18 @@ ENTRIES = [
                                        NOTIFICATIONS_DISABLED='true'),
           dbsync=_admin('pacifica.metadata', 'dbsync'),
           example="curl 'http://127.0.0.1:8121/users'"),
+    Entry('cartd', 'pacifica.cartd', 8081, _serve('pacifica.cartd'), database=True,
+          needs=('archiveinterface',), env=_cartd_env,
+          dbsync=_admin('pacifica.cartd', 'dbsync'),
+          example="curl -X POST -H 'Content-Type: application/json' -d '{\"fileids\": "
+                  "[{\"id\": 1, \"path\": \"README.md\", \"hashtype\": \"sha1\", "
+                  "\"hashsum\": \"'$(sha1sum < README.md | cut -d' ' -f1)'\"}]}' "
+                  "http://127.0.0.1:8081/mycart"),
+    # The worker shares cartd's environment (database, volume, broker) and has no port.
+    Entry('cartd-worker', 'pacifica.cartd', None,
+          lambda state, port: _python('celery', '-A', 'pacifica.cartd.tasks', 'worker',
+                                      '--loglevel=INFO', '--concurrency=2'),
+          needs=('cartd',), env=_cartd_env, database=True),
     Entry('proxy', 'pacifica.proxy', 8180, _serve('pacifica.proxy'),
           needs=('metadata', 'archiveinterface'),
           env=lambda state, urls: {
@@ -117,8 +137,9 @@ class Suite:
         env = dict(os.environ)
         env.setdefault('PACIFICA_HOME', self.state)
         # The suite's own defaults must not be overridden by a user's ~/.pacifica-* files.
-        env['{}_CONFIG'.format(entry.name.upper())] = os.path.join(self.state, 'none.ini')
-        env['{}_CPCONFIG'.format(entry.name.upper())] = os.path.join(self.state, 'none.conf')
+        service = entry.module.rsplit('.', 1)[-1].upper()
+        env['{}_CONFIG'.format(service)] = os.path.join(self.state, 'none.ini')
+        env['{}_CPCONFIG'.format(service)] = os.path.join(self.state, 'none.conf')
         urls = {e.name: 'http://{}:{}'.format(HOST, e.port) for e in self.entries if e.port}
         env.update(entry.env(self.state, urls))
         if self.database and entry.database:
@@ -181,13 +202,13 @@ class Suite:
                     time.sleep(0.1)
 
     def stop(self, grace=10.0):
-        """SIGTERM every process group, then SIGKILL what is left after ``grace`` seconds."""
+        """SIGTERM every process, then SIGKILL the process groups of what is left after
+        ``grace`` seconds (and of anything they started)."""
         for proc in self.procs:
             if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+                # The main process only: a Celery worker shuts its own pool down, and
+                # children signalled behind its back make it wait for them.
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in self.procs:
             try:
