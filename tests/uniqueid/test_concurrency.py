@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -107,8 +108,13 @@ def test_uwsgi_four_workers(synced, tmp_path, socket_option):
             '--disable-logging']
     server = Server(argv, synced, port, str(tmp_path))
     try:
-        workers = subprocess.run(['pgrep', '-P', str(server.proc.pid)], capture_output=True,
-                                 text=True, check=False).stdout.split()
+        workers = []
+        for _ in range(100):  # the master answers before every worker has been forked
+            workers = subprocess.run(['pgrep', '-P', str(server.proc.pid)],
+                                     capture_output=True, text=True, check=False).stdout.split()
+            if len(workers) >= 4:
+                break
+            time.sleep(0.1)
         assert len(workers) >= 4, server.output()
         ranges, errors = hammer([server.url], 'uwsgi',
                                 keepalive=socket_option == '--http11-socket')
