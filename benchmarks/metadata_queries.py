@@ -22,13 +22,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import zoneinfo
 
 import requests
+
+from benchlib import report, start_metadata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADERS = {'Content-Type': 'application/json'}
@@ -98,33 +98,6 @@ def seed(session, url):
                        ('projects', {'_id': PROJECT, 'title': 'bench'}),
                        ('instruments', {'_id': INSTRUMENT, 'name': 'bench'})):
         _request(session, 'PUT', '{}/{}'.format(url, path), body)
-
-
-def start_server(db_url):
-    """dbsync and start a server on a free port; returns (process, url)."""
-    import socket  # pylint: disable=import-outside-toplevel
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    home = tempfile.mkdtemp(prefix='mq-bench-')
-    env = dict(os.environ, HOME=home, PEEWEE_URL=db_url, NOTIFICATIONS_DISABLED='true',
-               METADATA_CONFIG=os.path.join(home, 'none.ini'),
-               METADATA_CPCONFIG=os.path.join(home, 'none.conf'),
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    code = 'import sys, pacifica.metadata.__main__ as m; sys.exit(m.cmd(sys.argv[1:]))'
-    subprocess.run([sys.executable, '-c', code, 'dbsync'], env=env, check=True)
-    proc = subprocess.Popen([sys.executable, '-m', 'pacifica.metadata', '-a', '127.0.0.1',  # pylint: disable=consider-using-with
-                             '-p', str(port)], env=env, cwd=home,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = 'http://127.0.0.1:{}'.format(port)
-    for _ in range(200):
-        try:
-            requests.get(url + '/', timeout=1)
-            return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit('server did not start')
 
 
 def run(args, url):
@@ -203,20 +176,14 @@ def main(argv=None):
                         help='transaction ids start here (file ids at 10x and 20x)')
     parser.add_argument('--results', help='append the Markdown table to this file')
     args = parser.parse_args(argv)
-    proc, url = (None, args.url) if args.url else start_server(args.db_url)
+    proc, url = (None, args.url) if args.url else start_metadata(args.db_url)
     try:
         lines = run(args, url)
     finally:
         if proc:
             proc.terminate()
             proc.wait(10)
-    table = '\n'.join(lines)
-    print(table)
-    if args.results:
-        with open(args.results, 'a', encoding='utf-8') as handle:
-            handle.write('\n{} ({})\n\n{}\n'.format(
-                time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-                args.db_url.split('@')[-1], table))
+    report(lines, args.results, args.db_url)
     return 0
 
 

@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,16 +20,11 @@ import time
 
 import requests
 
+from benchlib import free_port, wait_up
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CHUNK = 1024 * 1024
-
-
-def free_port():
-    """A free TCP port."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def start(module, tmpdir, env, *args):
@@ -41,13 +35,8 @@ def start(module, tmpdir, env, *args):
         [sys.executable, '-m', module, '-a', '127.0.0.1', '-p', str(port)] + list(args),
         env=env, cwd=tmpdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = 'http://127.0.0.1:{}'.format(port)
-    for _ in range(300):
-        try:
-            requests.get(url + '/', timeout=1)
-            return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit('{} did not start'.format(module))
+    wait_up(url, proc)
+    return proc, url
 
 
 def timed_get(url, verify=False):

@@ -20,7 +20,6 @@ Clients are spread over worker processes (one Python process cannot drive 32 con
 fast enough), each client holding one keep-alive connection.
 """
 import argparse
-import http.client
 import json
 import multiprocessing
 import os
@@ -32,6 +31,8 @@ import tempfile
 import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
+
+from benchlib import free_port, wait_up
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -173,13 +174,6 @@ def pgbench(url, clients, seconds, tmpdir):
 
 
 # -- starting configurations ---------------------------------------------------------------
-def free_port():
-    """A free TCP port."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def fresh_postgres(url):
     """Create a new database on the server at ``url``; returns its URL."""
     import psycopg2  # pylint: disable=import-outside-toplevel
@@ -203,23 +197,6 @@ def drop_postgres(admin_url, url):
                 (name,))
     cur.execute('DROP DATABASE IF EXISTS ' + name)
     conn.close()
-
-
-def wait_up(url, proc, timeout=30):
-    """Wait until ``url`` answers."""
-    deadline = time.monotonic() + timeout
-    parts = urlsplit(url)
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit('server exited with {}'.format(proc.returncode))
-        try:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1)
-            conn.request('GET', '/')
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit('server at {} did not start'.format(url))
 
 
 def start(kind, db_url, tmpdir):

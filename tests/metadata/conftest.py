@@ -1,12 +1,13 @@
 """Fixtures for the metadata tests: one real server per backend per module, an HTTP client
-for it, and a direct view of the database to prove what a request did (or did not) write."""
+for it, a direct view of the database to prove what a request did (or did not) write, and
+an event receiver for the modules that test notifications."""
 import json
 
 import pytest
 import requests
 
-from support import (POSTGRES_URL, create_postgres_database, drop_postgres_database,
-                     run_admin, service_env, start_service)
+from support import (POSTGRES_URL, EventReceiver, create_postgres_database,
+                     drop_postgres_database, run_admin, service_env, start_service)
 
 BACKENDS = ['sqlite', 'postgresql']
 
@@ -99,16 +100,35 @@ def md_admin():
     return admin
 
 
-@pytest.fixture(scope='session')
-def md_client():
-    """The :class:`Api` class."""
-    return Api
-
-
 @pytest.fixture(scope='module')
 def md_api(md_db_url, tmp_path_factory):
     """A running server on a freshly synced database, and a client for it."""
     tmp = tmp_path_factory.mktemp('metadata')
     server, _ = start_metadata(tmp, md_db_url)
+    yield Api(server, md_db_url)
+    server.stop()
+
+
+@pytest.fixture(scope='module')
+def receiver():
+    """An :class:`EventReceiver` for the module."""
+    rec = EventReceiver()
+    yield rec
+    rec.close()
+
+
+@pytest.fixture(scope='module')
+def md_events_env():
+    """Extra server environment for :func:`md_events_api` (a module overrides this)."""
+    return {}
+
+
+@pytest.fixture(scope='module')
+def md_events_api(md_db_url, receiver, md_events_env, tmp_path_factory):
+    """A running server on a freshly synced database that sends its events to
+    ``receiver``, and a client for it."""
+    tmp = tmp_path_factory.mktemp('events')
+    server, _ = start_metadata(tmp, md_db_url, NOTIFICATIONS_DISABLED='false',
+                               NOTIFICATIONS_URL=receiver.url, **md_events_env)
     yield Api(server, md_db_url)
     server.stop()

@@ -128,53 +128,6 @@ def load(api):
         assert resp.status_code == 200, (name, resp.text)
 
 
-class Receiver:
-    """A real HTTP endpoint that records the CloudEvents POSTed to it."""
-
-    def __init__(self):
-        import json  # pylint: disable=import-outside-toplevel
-        import threading  # pylint: disable=import-outside-toplevel
-        from http.server import (BaseHTTPRequestHandler,  # pylint: disable=import-outside-toplevel
-                                 ThreadingHTTPServer)
-        self.events = []
-        self.hook = None      # called with each event before it is recorded
-        self.cond = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # pylint: disable=invalid-name
-                data = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
-                if receiver.hook:
-                    receiver.hook(data)
-                with receiver.cond:
-                    receiver.events.append(data)
-                    receiver.cond.notify_all()
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):  # pylint: disable=arguments-differ
-                pass
-
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.url = 'http://127.0.0.1:{}/receive'.format(self.httpd.server_address[1])
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def take(self, count, timeout=10):
-        """Wait for ``count`` events and remove them."""
-        with self.cond:
-            self.cond.wait_for(lambda: len(self.events) >= count, timeout)
-            assert len(self.events) >= count, self.events
-            got, self.events[:count] = self.events[:count], []
-            return got
-
-    def quiet(self, seconds=0.5):
-        """Assert nothing arrives for ``seconds``."""
-        import time  # pylint: disable=import-outside-toplevel
-        time.sleep(seconds)
-        with self.cond:
-            assert self.events == []
-
-
 def count_statements(db_url, func, *args, **kwargs):
     """Run ``func`` in this process against ``db_url``; returns (result, SQL statements)."""
     from pacifica.common.database import open_database  # pylint: disable=import-outside-toplevel

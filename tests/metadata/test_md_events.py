@@ -1,8 +1,5 @@
 """ORM notifications against a real HTTP receiver (spec 8 with the D11 fixes)."""
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -11,69 +8,16 @@ from pacifica.metadata.config import KEYS
 from pacifica.metadata.events import Event, Notifier
 
 
-class Receiver:
-    """Collects the events POSTed to it; ``delay`` makes it slow to answer."""
-
-    def __init__(self):
-        self.events = []
-        self.delay = 0.0
-        self.lock = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # pylint: disable=invalid-name
-                body = self.rfile.read(int(self.headers['Content-Length']))
-                time.sleep(receiver.delay)
-                with receiver.lock:
-                    receiver.events.append((self.headers['Content-Type'], json.loads(body)))
-                    receiver.lock.notify_all()
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):  # pylint: disable=arguments-differ
-                pass
-
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.url = 'http://127.0.0.1:{}/receive'.format(self.httpd.server_address[1])
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def wait(self, count, timeout=10):
-        """The first ``count`` events' bodies (fails after ``timeout`` seconds)."""
-        with self.lock:
-            self.lock.wait_for(lambda: len(self.events) >= count, timeout)
-            assert len(self.events) >= count, self.events
-            return [body for _, body in self.events[:count]]
-
-    def take(self, count):
-        """Wait for and remove ``count`` events."""
-        got = self.wait(count)
-        with self.lock:
-            del self.events[:count]
-        return got
+@pytest.fixture(scope='module')
+def md_events_env():
+    """Sends time out after 2 s, still longer than the slow receiver's delay."""
+    return {'NOTIFICATIONS_TIMEOUT': '2'}
 
 
 @pytest.fixture(scope='module')
-def receiver():
-    """A receiver for the module."""
-    rec = Receiver()
-    yield rec
-    rec.httpd.shutdown()
-
-
-@pytest.fixture(scope='module')
-def api(md_db_url, md_start, md_client, receiver, tmp_path_factory):
+def api(md_events_api):
     """A server that sends its events to the receiver."""
-    tmp = tmp_path_factory.mktemp('events')
-    server, _ = md_start(tmp, md_db_url, NOTIFICATIONS_DISABLED='false',
-                         NOTIFICATIONS_URL=receiver.url, NOTIFICATIONS_TIMEOUT='2')
-    yield md_client(server, md_db_url)
-    server.stop()
-
-
-def _quiet(receiver, seconds=0.5):
-    time.sleep(seconds)
-    with receiver.lock:
-        assert receiver.events == []
+    return md_events_api
 
 
 def test_events_after_each_write(api, receiver):
@@ -122,7 +66,7 @@ def test_no_event_for_refused_rolled_back_or_empty_writes(api, receiver):
     resp = api.request('POST', 'keys', '_id=9999', {'key': 'x'})
     assert resp.status_code == 404
     api.ok('DELETE', 'keys', '_id=9999&force=true')   # matched nothing: no empty event
-    _quiet(receiver)
+    receiver.quiet()
     assert api.get('relationships', 'name=fresh&deleted=') == []
 
 
@@ -144,7 +88,7 @@ def test_disabled_notifier_sends_nothing(receiver):
     notifier = Notifier(config)
     notifier.publish(Event('keys', 'insert', [{'id': 1}]))
     assert notifier.send(Event('keys', 'insert', [{'id': 1}])) is False
-    _quiet(receiver, 0.3)
+    receiver.quiet(0.3)
 
 
 def test_dead_receiver_is_only_logged(caplog):

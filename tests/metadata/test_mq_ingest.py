@@ -3,30 +3,18 @@ import copy
 
 import pytest
 
-from metadata.mq_dataset import Receiver, ingest_document as document
+from metadata.mq_dataset import ingest_document as document
 
 
 @pytest.fixture(scope='module')
-def receiver():
-    """One event receiver per module."""
-    rec = Receiver()
-    yield rec
-    rec.httpd.shutdown()
-
-
-@pytest.fixture(scope='module')
-def api(md_db_url, md_start, md_client, receiver, tmp_path_factory):
+def api(md_events_api, receiver):
     """A server with notifications on, and the users/project/instrument ingest refers to."""
-    server, _ = md_start(tmp_path_factory.mktemp('ingest'), md_db_url,
-                         NOTIFICATIONS_DISABLED='false', NOTIFICATIONS_URL=receiver.url)
-    client = md_client(server, md_db_url)
-    client.ok('PUT', 'users', body=[{'_id': 10}, {'_id': 11, 'deleted': '2020-01-01'}])
-    client.ok('PUT', 'projects', body={'_id': '1234a', 'title': 'P'})
-    client.ok('PUT', 'instruments', body={'_id': 54, 'name': 'I'})
-    client.ok('PUT', 'keys', body={'_id': 900, 'key': 'Tag'})  # reused, not duplicated
+    md_events_api.ok('PUT', 'users', body=[{'_id': 10}, {'_id': 11, 'deleted': '2020-01-01'}])
+    md_events_api.ok('PUT', 'projects', body={'_id': '1234a', 'title': 'P'})
+    md_events_api.ok('PUT', 'instruments', body={'_id': 54, 'name': 'I'})
+    md_events_api.ok('PUT', 'keys', body={'_id': 900, 'key': 'Tag'})  # reused, not duplicated
     receiver.take(4)
-    yield client
-    server.stop()
+    return md_events_api
 
 
 def _bad(entry_index, **change):

@@ -2,7 +2,7 @@
 11): atomic, idempotent, and their events sent after the commit."""
 import pytest
 
-from metadata.mq_dataset import ROWS, Receiver, load
+from metadata.mq_dataset import ROWS, load
 from support import assert_json_error
 
 DOI = '10.25584/data.2018-08.67/1473613'
@@ -21,25 +21,11 @@ OSTI = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture(scope='module')
-def receiver():
-    """One event receiver per module."""
-    rec = Receiver()
-    yield rec
-    rec.httpd.shutdown()
-
-
-@pytest.fixture(scope='module')
-def api(md_db_url, md_start, md_client, receiver, tmp_path_factory):
+def api(md_events_api, receiver):
     """A server with notifications on and the catalog loaded."""
-    server, _ = md_start(tmp_path_factory.mktemp('mqwrites'), md_db_url,
-                         NOTIFICATIONS_DISABLED='false', NOTIFICATIONS_URL=receiver.url)
-    client = md_client(server, md_db_url)
-    load(client)
-    with receiver.cond:
-        receiver.cond.wait_for(lambda: len(receiver.events) >= len(ROWS), 10)
-        receiver.events.clear()
-    yield client
-    server.stop()
+    load(md_events_api)
+    receiver.discard(len(ROWS))
+    return md_events_api
 
 
 def test_tkvupload_is_atomic_and_idempotent(api, receiver):
