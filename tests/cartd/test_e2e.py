@@ -1,6 +1,7 @@
 """Carts end to end: real archive interface, real cartd, real Celery worker, real HTTP."""
 import io
 import os
+import re
 import tarfile
 import threading
 import time
@@ -113,9 +114,12 @@ def test_wrong_hash_ends_in_error(stack):
     assert 'File hash does not match provided hash' in head.headers['X-Pacifica-Message']
     assert 'Traceback' not in head.headers['X-Pacifica-Message']
     assert_json_error(requests.get('{}/{}'.format(stack.url, uid)), 409, 'hash')
-    # Nothing of the bad download is left in the volume.
+    # Nothing of the bad download is left in the volume: neither the file nor the
+    # temporary it was downloaded to (<file row id>-<32 hex digits>). Cart uids of other
+    # tests (uuid4 text, dashed) share the volume and must not be mistaken for one.
+    temporary = re.compile(r'^\d+-[0-9a-f]{32}$')
     leftovers = [name for _p, _d, names in os.walk(stack.volume) for name in names
-                 if name == 'x.txt' or name.split('-')[0].isdigit()]
+                 if name == 'x.txt' or temporary.match(name)]
     assert leftovers == []
 
 
