@@ -188,10 +188,15 @@ def stream(members, chunk_size):
                     raise OSError(errno.EIO, 'file {} shrank while being archived'.format(
                         member.name))
                 remaining -= len(data)
-                if not buffer and len(data) >= chunk_size:
+                if len(data) >= chunk_size:
+                    # A full read passes straight through: copying it into the buffer
+                    # behind the pending header bytes cost two copies of every chunk.
+                    if buffer:
+                        yield bytes(buffer)
+                        buffer.clear()
                     yield data
-                else:
-                    buffer += data
+                    continue
+                buffer += data
                 if len(buffer) >= chunk_size:
                     yield bytes(buffer)
                     buffer.clear()
