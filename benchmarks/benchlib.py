@@ -78,3 +78,32 @@ def report(lines, results, where):
             handle.write('\n{} ({})\n\n{}\n'.format(
                 time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), where.split('@')[-1],
                 table))
+
+
+def fresh_postgres(server_url, prefix='bench'):
+    """Create a new, empty database on the PostgreSQL server at ``server_url``; its URL."""
+    import uuid  # pylint: disable=import-outside-toplevel
+    from urllib.parse import urlunsplit  # pylint: disable=import-outside-toplevel
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    name = '{}_{}'.format(prefix, uuid.uuid4().hex[:8])
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    conn.cursor().execute('CREATE DATABASE ' + name)
+    conn.close()
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, '/' + name, '', ''))
+
+
+def drop_postgres(url):
+    """Drop a database made by :func:`fresh_postgres`, closing its sessions first."""
+    from urllib.parse import urlunsplit  # pylint: disable=import-outside-toplevel
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    parts = urlsplit(url)
+    conn = psycopg2.connect(urlunsplit((parts.scheme, parts.netloc, '/postgres', '', '')))
+    conn.autocommit = True
+    cur = conn.cursor()
+    name = parts.path.lstrip('/')
+    cur.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s',
+                (name,))
+    cur.execute('DROP DATABASE IF EXISTS ' + name)
+    conn.close()

@@ -37,9 +37,11 @@ import sys
 import tempfile
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
+
+import benchlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -177,7 +179,7 @@ class Cartd:
         self.work = os.path.join(work, 'cartd-' + uuid.uuid4().hex[:6])
         os.makedirs(self.work)
         if db_url.startswith('postgres'):
-            db_url = _fresh_postgres(db_url)
+            db_url = benchlib.fresh_postgres(db_url, 'cartd_bench')
         elif db_url == 'sqlite':
             db_url = 'sqliteext:///' + os.path.join(self.work, 'cart.sqlite3')
         self.db_url = db_url
@@ -233,31 +235,7 @@ class Cartd:
         self.worker.stop()
         self.server.stop()
         if self.db_url.startswith('postgres'):
-            _drop_postgres(self.db_url)
-
-
-def _fresh_postgres(url):
-    import psycopg2  # pylint: disable=import-outside-toplevel
-    name = 'cartd_bench_' + uuid.uuid4().hex[:8]
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    conn.cursor().execute('CREATE DATABASE ' + name)
-    conn.close()
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, '/' + name, '', ''))
-
-
-def _drop_postgres(url):
-    import psycopg2  # pylint: disable=import-outside-toplevel
-    parts = urlsplit(url)
-    conn = psycopg2.connect(urlunsplit((parts.scheme, parts.netloc, '/postgres', '', '')))
-    conn.autocommit = True
-    cur = conn.cursor()
-    name = parts.path.lstrip('/')
-    cur.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s',
-                (name,))
-    cur.execute('DROP DATABASE IF EXISTS ' + name)
-    conn.close()
+            benchlib.drop_postgres(self.db_url)
 
 
 def mbps(nbytes, seconds):

@@ -30,8 +30,9 @@ import sys
 import tempfile
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+import benchlib
 from benchlib import free_port, wait_up
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -174,31 +175,6 @@ def pgbench(url, clients, seconds, tmpdir):
 
 
 # -- starting configurations ---------------------------------------------------------------
-def fresh_postgres(url):
-    """Create a new database on the server at ``url``; returns its URL."""
-    import psycopg2  # pylint: disable=import-outside-toplevel
-    name = 'bench_uniqueid_{}'.format(uuid.uuid4().hex[:8])
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    conn.cursor().execute('CREATE DATABASE ' + name)
-    conn.close()
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, '/' + name, '', ''))
-
-
-def drop_postgres(admin_url, url):
-    """Drop a database made by fresh_postgres."""
-    import psycopg2  # pylint: disable=import-outside-toplevel
-    name = urlsplit(url).path.lstrip('/')
-    conn = psycopg2.connect(admin_url)
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s',
-                (name,))
-    cur.execute('DROP DATABASE IF EXISTS ' + name)
-    conn.close()
-
-
 def start(kind, db_url, tmpdir):
     """Start a configuration; returns (urls, processes)."""
     env = dict(os.environ, PEEWEE_URL=db_url, HOME=tmpdir,
@@ -270,7 +246,7 @@ def main():
             if args.db == 'sqlite':
                 db_url = 'sqliteext:///' + os.path.join(tmpdir, 'uniqueid.sqlite3')
             else:
-                db_url = fresh_postgres(args.db)
+                db_url = benchlib.fresh_postgres(args.db, 'bench_uniqueid')
                 args.pgbench = args.pgbench or db_url
             urls, procs = start(args.start, db_url, tmpdir)
         elif args.url:
@@ -307,7 +283,7 @@ def main():
     finally:
         stop(procs)
         if db_url and not db_url.startswith('sqlite'):
-            drop_postgres(args.db, db_url)
+            benchlib.drop_postgres(db_url)
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 

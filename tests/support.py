@@ -227,3 +227,17 @@ class EventReceiver:
         """Stop serving and release the port."""
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def start_uwsgi(module, tmp_path, env, processes=2, socket_option='--http-socket'):
+    """``uwsgi <socket_option> 127.0.0.1:PORT --master -p N --module <module>`` (the uwsgi
+    installed beside this Python by the [test] extra), waited for like any Server."""
+    import shutil  # pylint: disable=import-outside-toplevel
+    binary = os.path.join(os.path.dirname(sys.executable), 'uwsgi')
+    binary = binary if os.path.exists(binary) else shutil.which('uwsgi')
+    assert binary, 'uwsgi is part of the [test] extra and must be installed'
+    port = free_port()
+    argv = [binary, socket_option, '127.0.0.1:{}'.format(port), '--master', '-p',
+            str(processes), '--module', module, '--need-app', '--die-on-term',
+            '--disable-logging']
+    return Server(argv, env, port, str(tmp_path))

@@ -340,23 +340,6 @@ def test_admin_commands(db_url, md_admin, tmp_path):
     assert gone.returncode == 1
 
 
-def test_example_ini_documents_every_key():
-    """config/metadata.ini names every declared key, and nothing else."""
-    import configparser  # pylint: disable=import-outside-toplevel
-    import os  # pylint: disable=import-outside-toplevel
-    from pacifica.common import config as cfg  # pylint: disable=import-outside-toplevel
-    from pacifica.metadata.config import KEYS  # pylint: disable=import-outside-toplevel
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    path = os.path.join(root, 'config', 'metadata.ini')
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(path)
-    assert {(s, n) for s in parser.sections() for n in parser[s]} == {
-        (k.section, k.name) for k in KEYS}
-    loaded = cfg.load(KEYS, path, environ={})
-    assert loaded.get('notifications', 'disabled') is False
-    assert cfg.is_cherrypy_config(os.path.join(root, 'config', 'metadata-server.conf'))
-
-
 def _expected_sqlite():
     """The UPSTREAM transcription as SQLite reports a table: columns with NOT NULL, primary
     key columns, foreign keys and named indexes."""

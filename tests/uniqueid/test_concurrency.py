@@ -1,9 +1,6 @@
 """No duplicate ids and no errors under concurrency: threads against one server, uWSGI worker
 processes, and two service instances sharing one database; on SQLite and PostgreSQL."""
-import os
-import shutil
 import subprocess
-import sys
 import time
 
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from support import (POSTGRES_URL, Server, create_postgres_database, drop_postgres_database,
-                     free_port, run_admin, service_env, start_service)
+from support import (POSTGRES_URL, create_postgres_database, drop_postgres_database,
+                     run_admin, service_env, start_service, start_uwsgi)
 
 CLIENTS = 32
 REQUESTS_PER_CLIENT = 15
@@ -89,24 +86,13 @@ def test_two_instances_share_one_database(synced, tmp_path):
     assert_disjoint_and_dense(ranges, CLIENTS * REQUESTS_PER_CLIENT)
 
 
-def uwsgi_binary():
-    """The uwsgi installed beside this Python (the [uwsgi] extra, pulled in by [test])."""
-    candidate = os.path.join(os.path.dirname(sys.executable), 'uwsgi')
-    return candidate if os.path.exists(candidate) else shutil.which('uwsgi')
-
-
 @pytest.mark.parametrize('socket_option', ['--http-socket', '--http11-socket'])
 def test_uwsgi_four_workers(synced, tmp_path, socket_option):
     """The documented ``uwsgi --http-socket ... --master -p 4`` command, and the keep-alive
     ``--http11-socket`` variant. ``--http-socket`` closes every connection after its response
     without saying so, so its clients must not reuse connections."""
-    binary = uwsgi_binary()
-    assert binary, 'uwsgi is part of the [test] extra and must be installed'
-    port = free_port()
-    argv = [binary, socket_option, '127.0.0.1:{}'.format(port), '--master', '-p', '4',
-            '--module', 'pacifica.uniqueid.wsgi', '--die-on-term', '--need-app',
-            '--disable-logging']
-    server = Server(argv, synced, port, str(tmp_path))
+    server = start_uwsgi('pacifica.uniqueid.wsgi', tmp_path, synced, processes=4,
+                         socket_option=socket_option)
     try:
         workers = []
         for _ in range(100):  # the master answers before every worker has been forked
