@@ -114,16 +114,6 @@ class Config:
         """All declared keys of one section as a dict."""
         return {name: value for (sec, name), value in self._values.items() if sec == section}
 
-    def replace(self, **changes: Any) -> 'Config':
-        """A copy with ``section__name=value`` changes (used by tests and the suite runner)."""
-        values = dict(self._values)
-        for dotted, value in changes.items():
-            section, name = dotted.split('__', 1)
-            if (section, name) not in values:
-                raise KeyError(dotted)
-            values[(section, name)] = value
-        return Config(values, self.path)
-
 
 def default_config_path(service: str, env_var: str) -> str:
     """Where a service looks for its INI: ``$<SERVICE>_CONFIG`` or ``~/.pacifica-<service>/config.ini``."""

@@ -86,8 +86,3 @@ def allocate(mode, count):
         raise RangeExhausted('mode {!r} cannot hand out {} more ids'.format(mode, count))
     return new_next - count, new_next - 1
 
-
-def peek(mode):
-    """The next index of ``mode`` without changing it (None for an unknown mode)."""
-    row = UniqueIndex.select(UniqueIndex.index).where(UniqueIndex.idid == mode).first()
-    return None if row is None else row.index

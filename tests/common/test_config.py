@@ -102,9 +102,3 @@ def test_cherrypy_config_detection(tmp_path):
     ini.write_text('[database]\npeewee_url = sqlite:///x\n')
     assert not cfg.is_cherrypy_config(str(ini))
 
-
-def test_replace():
-    conf = cfg.load(KEYS, None, {}).replace(database__connect_attempts=1)
-    assert conf.get('database', 'connect_attempts') == 1
-    with pytest.raises(KeyError):
-        conf.replace(database__nope=1)
