@@ -5,17 +5,17 @@ It has no database. Besides the shared flags it keeps upstream's spellings:
 ``--staging-root`` for PATCH.
 """
 import os
+import sys
 
-from pacifica.common.cli import Service, StartupError
+from pacifica.common.cli import AdminCommand, Service, StartupError
 
-from .backend import PosixBackend
+from .backend import ArchiveError, PosixBackend
 from .config import BACKEND_TYPES, KEYS
 from .rest import make_root
 
 
-def _extra_args(parser):
-    parser.add_argument('--cherrypy-config', dest='cpconfig', default=None,
-                        help='same as --cpconfig (the upstream spelling)')
+def _backend_args(parser):
+    """``-t/--type`` and ``--prefix``: upstream's spellings, for the server and the admin."""
     parser.add_argument('-t', '--type', dest='backend_type', default=None,
                         choices=BACKEND_TYPES,
                         help='backend type (default [backend] type, $PAI_BACKEND_TYPE or posix; '
@@ -23,6 +23,12 @@ def _extra_args(parser):
     parser.add_argument('--prefix', default=None,
                         help='archive root directory (default [posix] prefix, $PAI_PREFIX '
                              'or /tmp)')
+
+
+def _extra_args(parser):
+    parser.add_argument('--cherrypy-config', dest='cpconfig', default=None,
+                        help='same as --cpconfig (the upstream spelling)')
+    _backend_args(parser)
     parser.add_argument('--staging-root', default=None,
                         help='directory PATCH may move files from (default [posix] '
                              'staging_root or $PAI_STAGING_ROOT; unset disables PATCH)')
@@ -33,10 +39,8 @@ def _option(context, attr, section, name):
     return value if value is not None else context.config.get(section, name)
 
 
-def _on_start(context):
-    """Build the backend and the server settings an archive needs."""
-    import cherrypy  # pylint: disable=import-outside-toplevel
-
+def backend(context):
+    """The storage backend the flags and config of ``context`` name (StartupError if not)."""
     kind = _option(context, 'backend_type', 'backend', 'type')
     if kind != 'posix':
         raise StartupError('backend type {!r} is not available: this archive interface '
@@ -49,13 +53,36 @@ def _on_start(context):
         raise StartupError('cannot create the archive root {}: {}'.format(prefix, exc)) from None
     if staging and not os.path.isdir(staging):
         raise StartupError('the staging root {} is not a directory'.format(staging))
-    context.extra['backend'] = PosixBackend(
-        prefix, context.config.get('posix', 'use_id2filename'), staging)
+    return PosixBackend(prefix, context.config.get('posix', 'use_id2filename'), staging)
+
+
+def _on_start(context):
+    """Build the backend and the server settings an archive needs."""
+    import cherrypy  # pylint: disable=import-outside-toplevel
+
+    context.extra['backend'] = backend(context)
     # Uploads of any size; long transfers. A cpconfig file may still change these.
     cherrypy.config.update({'server.max_request_body_size': 0,
                             'server.socket_timeout': 60,
                             'response.timeout': 3600})
     print('Pacifica Archive Interface Up and Running', flush=True)
+
+
+def _delete(context, args):
+    """Remove each id through the backend; one line per failure and exit 1 if any failed."""
+    store = backend(context)
+    code = 0
+    for fileid in args.files:
+        try:
+            store.delete(fileid)
+        except ArchiveError as exc:
+            print('pacifica-archiveinterface-cmd: {}'.format(exc), file=sys.stderr)
+            code = 1
+    return code
+
+
+def _delete_args(parser):
+    parser.add_argument('files', nargs='+', metavar='FILE', help='file ids')
 
 
 SERVICE = Service(
@@ -67,4 +94,7 @@ SERVICE = Service(
     keys=KEYS,
     on_start=_on_start,
     extra_server_args=_extra_args,
+    extra_admin_args=_backend_args,
+    admin_commands=(AdminCommand('delete', 'remove files from the archive', _delete,
+                                 _delete_args, needs_database=False),),
 )

@@ -58,6 +58,7 @@ class Service:
     on_start: Optional[Callable[['Context'], None]] = None   # after the schema check
     wait_for_dependencies: Optional[Callable[['Context'], None]] = None  # server CLI only
     extra_server_args: Optional[Callable[[argparse.ArgumentParser], None]] = None
+    extra_admin_args: Optional[Callable[[argparse.ArgumentParser], None]] = None
 
     @property
     def env_prefix(self):
@@ -260,8 +261,11 @@ def admin_parser(service):
     parser.add_argument('-c', '--config', default=None,
                         help='service INI file; default ${} or ~/.pacifica-{}/config.ini'.format(
                             service.env_prefix + '_CONFIG', service.name))
+    if service.extra_admin_args:
+        service.extra_admin_args(parser)
+    builtin = ['dbsync', 'dbchk'] if service.schema is not None else []
     subs = parser.add_subparsers(dest='command', metavar='{' + ','.join(
-        ['dbsync', 'dbchk'] + [c.name for c in service.admin_commands]) + '}')
+        builtin + [c.name for c in service.admin_commands]) + '}')
     if service.schema is not None:
         subs.add_parser('dbsync', help='create or update the database schema')
         chk = subs.add_parser('dbchk', help='exit 0 when the schema major version matches '

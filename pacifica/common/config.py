@@ -51,6 +51,16 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
+def parse_decimal_int(text: str, max_digits: int = 30) -> int:
+    """Decimal text as Python's ``int()`` reads it (surrounding spaces, a sign) and nothing
+    else: no floats, underscores, non-ASCII digits, or more than ``max_digits`` digits."""
+    text = str(text).strip()
+    digits = text[1:] if text[:1] in '+-' else text
+    if not digits or len(digits) > max_digits or not digits.isascii() or not digits.isdigit():
+        raise ValueError('not an integer')
+    return int(text)
+
+
 def _parse_int(text: str) -> int:
     try:
         return int(str(text).strip())

@@ -10,6 +10,8 @@ import logging
 
 import cherrypy
 
+from .config import parse_decimal_int
+
 LOGGER = logging.getLogger(__name__)
 
 JSON_TYPE = 'application/json'
@@ -73,12 +75,11 @@ def int_param(name, value, minimum=None, maximum=MAX_BIGINT, default=None):
             return default
         raise bad_request('parameter {!r} is required'.format(name))
     value = single(name, value)
-    text = value.strip()
-    digits = text[1:] if text[:1] in '+-' else text
-    if not digits or len(digits) > 30 or not digits.isascii() or not digits.isdigit():
+    try:
+        number = parse_decimal_int(value)
+    except ValueError:
         raise bad_request('parameter {!r} must be an integer, got {!r}'.format(
-            name, _clip(value)))
-    number = int(text)
+            name, _clip(value))) from None
     if minimum is not None and number < minimum:
         raise bad_request('parameter {!r} must be at least {}, got {}'.format(
             name, minimum, number))

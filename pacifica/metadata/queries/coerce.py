@@ -10,6 +10,7 @@ import uuid
 
 from dateutil import parser as date_parser
 
+from pacifica.common import config
 from pacifica.common.database import peewee
 
 from . import InputError
@@ -19,8 +20,6 @@ BIGINT_RANGE = (-2 ** 63, 2 ** 63 - 1)
 MAX_CHAR = 255
 MAX_REAL = 3.4028234663852886e38   # journals.impact_factor is single precision (D25)
 
-_BOOLEAN_WORDS = {'true': True, 'yes': True, 'on': True, '1': True,
-                  'false': False, 'no': False, 'off': False, '0': False}
 # Two different fallbacks: a component the text does not give differs between the two
 # parses, which is how an incomplete date ("2017", "Jul 15") is detected (D20).
 _ISO_DATE = re.compile(r'^\d{4}-\d{2}-\d{2}([T ]|$)')
@@ -84,8 +83,11 @@ def parse_bool(name, value):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
-        return _BOOLEAN_WORDS[value.strip().lower()]
+    if isinstance(value, str):
+        try:
+            return config.parse_bool(value)
+        except ValueError:
+            pass
     raise _bad(name, value, 'a boolean (true/false, 1/0, yes/no, on/off)')
 
 
@@ -93,11 +95,10 @@ def _parse_int(name, value, bounds):
     if isinstance(value, bool):
         raise _bad(name, value, 'an integer')
     if isinstance(value, str):
-        text = value.strip()
-        digits = text[1:] if text[:1] in '+-' else text
-        if not digits or len(digits) > 20 or not digits.isascii() or not digits.isdigit():
-            raise _bad(name, value, 'an integer')
-        value = int(text)
+        try:
+            value = config.parse_decimal_int(value, max_digits=20)
+        except ValueError:
+            raise _bad(name, value, 'an integer') from None
     if not isinstance(value, int):
         raise _bad(name, value, 'an integer')
     if not bounds[0] <= value <= bounds[1]:
