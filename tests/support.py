@@ -130,6 +130,22 @@ def start_service(package, tmp_path, env, args=(), port=None):
     return Server(argv, env, port, str(tmp_path))
 
 
+def raw_http(port, request, half_close=False, timeout=10):
+    """Send ``request`` (bytes) on a new connection to 127.0.0.1:``port`` and return every
+    byte the server sends until it closes (``half_close``: shut our side after sending)."""
+    import socket  # pylint: disable=import-outside-toplevel
+    received = b''
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as sock:
+        sock.sendall(request)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return received
+            received += data
+
+
 def assert_json_error(response, status, *words):
     """The standard JSON error: status line, a message containing ``words``, no traceback."""
     assert response.status_code == status, response.text

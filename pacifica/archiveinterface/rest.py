@@ -11,7 +11,7 @@ import time
 
 import cherrypy
 
-from pacifica.common import rest
+from pacifica.common import rest, sendfile
 
 from .backend import ArchiveError, InvalidRequest, parse_time
 
@@ -33,22 +33,6 @@ def _add_allow():
 
 def _http_error(exc):
     return cherrypy.HTTPError(exc.status, str(exc))
-
-
-def _read_blocks(handle, start, length):
-    """Yield ``length`` bytes of ``handle`` from ``start``; the handle is closed when the
-    response ends, also when the client goes away mid-body."""
-    try:
-        handle.seek(start)
-        remaining = length
-        while remaining > 0:
-            data = handle.read(min(READ_BLOCK, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            yield data
-    finally:
-        handle.close()
 
 
 def parse_byte_range(value, size):
@@ -137,7 +121,7 @@ class ArchiveResource(rest.StatusRoot):
         response.headers['Content-Type'] = 'application/octet-stream'
         response.headers['Content-Length'] = str(length)
         response.headers['Accept-Ranges'] = 'bytes'
-        return _read_blocks(handle, start, length)
+        return sendfile.file_body(handle, start, length, READ_BLOCK)
 
     GET._cp_config = {'response.stream': True}
 

@@ -25,8 +25,13 @@ import stat
 import tarfile
 import uuid
 
+from pacifica.common import sendfile
+
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
+# Smaller members are copied into the stream: a separate sendfile per small file costs more
+# than the copy it saves.
+REGION_MIN = 256 * 1024
 
 
 class CartBusy(Exception):
@@ -166,11 +171,14 @@ def tar_size(members):
     return -(-total // RECORD) * RECORD
 
 
-def stream(members, chunk_size):
+def stream(members, chunk_size, regions=False):
     """Yield the tar of ``members`` in pieces of about ``chunk_size`` bytes.
 
     The output is an uncompressed PAX tar that :mod:`tarfile` reads, also as a stream. A file
     that shrank since :func:`plan` raises OSError rather than producing a corrupt archive.
+    With ``regions``, the data of a member of at least ``REGION_MIN`` bytes is yielded as one
+    :class:`~pacifica.common.sendfile.FileRegion` (for a server that sends it with sendfile,
+    which then raises on a short file) instead of being read here.
     """
     buffer = bytearray()
     total = 0
@@ -182,6 +190,11 @@ def stream(members, chunk_size):
             continue
         with open(path, 'rb') as handle:
             remaining = member.size
+            if regions and remaining >= REGION_MIN:
+                yield bytes(buffer)
+                buffer.clear()
+                yield sendfile.FileRegion(handle, 0, remaining)
+                remaining = 0
             while remaining > 0:
                 data = handle.read(min(chunk_size, remaining))
                 if not data:

@@ -191,7 +191,7 @@ def prepare_server(service, argv=None):
     """Parse arguments, load config, wait for the database, check its schema and mount the
     app. Returns the Context; raises StartupError (and friends) with a one-line reason."""
     import cherrypy  # pylint: disable=import-outside-toplevel
-    from . import rest  # pylint: disable=import-outside-toplevel
+    from . import rest, sendfile  # pylint: disable=import-outside-toplevel
 
     args = server_parser(service).parse_args(argv)
     ini, cpconfig = service.default_config(), args.cpconfig
@@ -232,6 +232,7 @@ def prepare_server(service, argv=None):
         database.request_tool(context.database, tool)
     rest.build_app(service.make_root(context), cpconfig, context.debug, tool)
     _check_port_free(cherrypy.config['server.socket_host'], cherrypy.config['server.socket_port'])
+    sendfile.install()   # file bodies go out with os.sendfile (archive GET, cart download)
     return context
 
 

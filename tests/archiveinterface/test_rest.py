@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from support import assert_json_error, free_port, service_env, start_service
+from support import assert_json_error, free_port, raw_http, service_env, start_service
 
 ALLOW = 'DELETE, GET, HEAD, PATCH, POST, PUT'
 
@@ -95,17 +95,9 @@ def test_put_without_length_is_411_and_short_body_is_400(archive):
     assert not (archive.root / 'chunked.txt').exists()
 
     # A body that ends before Content-Length: the server must store nothing.
-    import socket  # pylint: disable=import-outside-toplevel
-    with socket.create_connection(('127.0.0.1', archive.port)) as sock:
-        sock.sendall(b'PUT /short.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n'
-                     b'Connection: close\r\n\r\n' + b'x' * 10)
-        sock.shutdown(socket.SHUT_WR)
-        answer = b''
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
+    answer = raw_http(archive.port, b'PUT /short.txt HTTP/1.1\r\nHost: x\r\n'
+                      b'Content-Length: 100\r\nConnection: close\r\n\r\n' + b'x' * 10,
+                      half_close=True)
     assert answer.startswith(b'HTTP/1.1 400'), answer[:200]
     assert not any('short' in name for name in tree(archive.root))
 

@@ -6,6 +6,7 @@ import tarfile
 import pytest
 
 from pacifica.cartd import bundle
+from pacifica.common import sendfile
 
 
 @pytest.fixture
@@ -35,6 +36,24 @@ def test_stream_is_a_tar_of_the_directory(cart_tree, chunk):
     assert {k: v for k, v in found.items() if v is not None} == {
         'pre/' + path: content for path, content in files.items()}
     assert {'pre', 'pre/a', 'pre/a/b', 'pre/é'} <= set(found)
+
+
+def test_regions_stand_for_exactly_the_bytes_of_large_members(cart_tree):
+    """With regions (a server that sends them with sendfile) the big member is one region
+    and, read back, the stream is byte for byte the copied one."""
+    root, files = cart_tree
+    members = bundle.plan(str(root), 'pre')
+    copied = b''.join(bundle.stream(members, 4096))
+    regions, pieces = 0, []
+    for chunk in bundle.stream(members, 4096, regions=True):
+        if isinstance(chunk, sendfile.FileRegion):
+            regions += 1
+            assert chunk.count == len(files['big.bin']) >= bundle.REGION_MIN
+            pieces.append(b''.join(chunk.read_blocks()))   # while its file is still open
+        else:
+            pieces.append(chunk)
+    assert regions == 1
+    assert b''.join(pieces) == copied
 
 
 def test_a_file_that_shrank_fails_loudly(cart_tree):

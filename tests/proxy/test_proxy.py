@@ -9,7 +9,8 @@ import threading
 import pytest
 import requests
 
-from support import (assert_json_error, free_port, run_admin, service_env, start_service)
+from support import (assert_json_error, free_port, raw_http, run_admin, service_env,
+                     start_service)
 
 JSON = {'Content-Type': 'application/json'}
 
@@ -196,14 +197,8 @@ def test_content_disposition_is_safe_for_any_name(suite, file_id, header):
 def test_name_with_newline_in_raw_headers(suite):
     """The raw response has no header split by the newline in the name."""
     data = FILES[103][1]
-    with socket.create_connection(('127.0.0.1', suite['proxy'].port), timeout=10) as sock:
-        sock.sendall('GET /files/sha1/{} HTTP/1.0\r\n\r\n'.format(sha1(data)).encode())
-        raw = b''
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
+    raw = raw_http(suite['proxy'].port,
+                   'GET /files/sha1/{} HTTP/1.0\r\n\r\n'.format(sha1(data)).encode())
     head = raw.split(b'\r\n\r\n', 1)[0]
     assert b'\nwith' not in head and all(line.isascii() for line in head.split(b'\r\n'))
 
