@@ -6,10 +6,9 @@ help). The file id is percent-encoded as one path segment, so an id can never wa
 archive's URL space (upstream concatenated it verbatim).
 """
 import hashlib
-import os
-from urllib.parse import quote
-
-import requests
+import http.client
+import json
+from urllib.parse import quote, urlsplit
 
 
 class ArchiveFailure(Exception):
@@ -27,6 +26,11 @@ class Terminal(ArchiveFailure):
 class HashMismatch(Terminal):
     """The downloaded bytes do not hash to the expected sum."""
 
+
+MAX_ERROR_BODY = 64 * 1024
+# What a kept-alive connection that the archive closed while idle raises when reused.
+_STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                     http.client.CannotSendRequest)
 
 REQUIRED_HEADERS = ('X-Pacifica-Messsage', 'X-Content-Length', 'X-Pacifica-Ctime',
                     'Last-Modified', 'X-Pacifica-Bytes-Per-Level',
@@ -52,57 +56,105 @@ def _short(text, limit=200):
     return text if len(text) <= limit else text[:limit] + '...'
 
 
-def _check(response, what, fileid):
-    """Raise the right failure for a non-2xx answer."""
-    if 200 <= response.status_code < 300:
-        return
-    try:
-        detail = response.json().get('message', '')
-    except ValueError:
-        detail = response.text
-    text = 'archive answered {} {} to {} of file {}{}'.format(
-        response.status_code, response.reason, what, fileid,
-        ': ' + _short(detail) if detail else '')
-    if response.status_code >= 500:
-        raise Transient(text)
-    raise Terminal(text)
-
-
 class ArchiveClient:
-    """One HTTP session per process (keep-alive) against ``base_url``."""
+    """One keep-alive HTTP connection per process against ``base_url``.
+
+    Plain :mod:`http.client` rather than requests: a worker makes two requests per file,
+    and requests' per-request machinery cost more CPU than the archive's own answer. A
+    connection the archive closed while idle is reopened once, transparently.
+    """
 
     def __init__(self, base_url, timeout=60.0, chunk_size=4 << 20):
         self.base_url = base_url if base_url.endswith('/') else base_url + '/'
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ('http', 'https') or not parts.hostname:
+            raise ValueError('archive interface URL must be http(s)://host[:port]/path/, '
+                             'not {!r}'.format(base_url))
+        self._connection_class = (http.client.HTTPSConnection if parts.scheme == 'https'
+                                  else http.client.HTTPConnection)
+        self._netloc = parts.netloc
+        self._path = parts.path
         self.timeout = timeout
         self.chunk_size = chunk_size
-        self.session = requests.Session()
-        # The archive is a direct peer: skip the per-request scan of proxy variables,
-        # which costs more than a HEAD on a busy worker.
-        self.session.trust_env = False
+        self._connection = None
+        self._buffer = None
 
     def url(self, fileid):
         """The archive URL of ``fileid``, the id escaped as one path segment."""
         return self.base_url + quote(str(fileid), safe='')
 
-    def _request(self, method, fileid, **kwargs):
+    def close(self):
+        """Drop the connection (the next request opens a new one)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _request(self, method, fileid, body=None):
+        """Send one request and return its response (headers read, body not)."""
+        target = self._path + quote(str(fileid), safe='')
+        headers = {'Content-Length': '0'} if body is not None else {}
+        for attempt in (0, 1):
+            reused = self._connection is not None
+            if not reused:
+                self._connection = self._connection_class(self._netloc, timeout=self.timeout)
+            try:
+                self._connection.request(method, target, body=body, headers=headers)
+                return self._connection.getresponse()
+            except (http.client.HTTPException, OSError) as exc:
+                self.close()
+                # A kept-alive connection the archive dropped while idle: once more, fresh.
+                if reused and attempt == 0 and isinstance(exc, _STALE_CONNECTION):
+                    continue
+                raise Transient('cannot reach the archive for file {}: {}'.format(
+                    fileid, _short(exc) or type(exc).__name__)) from None
+        raise AssertionError('unreachable')
+
+    def _check(self, response, what, fileid):
+        """Raise the right failure for a non-2xx answer (and drop the connection, whose
+        error body may not have been read to its end)."""
+        if 200 <= response.status < 300:
+            return
         try:
-            return self.session.request(method, self.url(fileid), timeout=self.timeout,
-                                        **kwargs)
-        except requests.RequestException as exc:
+            body = response.read(MAX_ERROR_BODY)
+        except (http.client.HTTPException, OSError):
+            body = b''
+        self.close()
+        text = body.decode('utf-8', 'replace')
+        try:
+            detail = json.loads(text).get('message', '')
+        except (ValueError, AttributeError):
+            detail = text
+        text = 'archive answered {} {} to {} of file {}{}'.format(
+            response.status, response.reason, what, fileid,
+            ': ' + _short(detail) if detail else '')
+        if response.status >= 500:
+            raise Transient(text)
+        raise Terminal(text)
+
+    def _finish(self, response, fileid):
+        """Read the rest of a response so the connection can carry the next request."""
+        try:
+            response.read()
+        except (http.client.HTTPException, OSError) as exc:
+            self.close()
             raise Transient('cannot reach the archive for file {}: {}'.format(
-                fileid, _short(exc))) from None
+                fileid, _short(exc) or type(exc).__name__)) from None
+        if response.will_close:
+            self.close()
 
     def stage(self, fileid):
         """Ask the archive to bring the file to disk (POST)."""
-        response = self._request('POST', fileid, data=b'')
-        _check(response, 'stage', fileid)
+        response = self._request('POST', fileid, body=b'')
+        self._check(response, 'stage', fileid)
+        self._finish(response, fileid)
 
     def status(self, fileid):
         """Where the file is and its size and mtime (HEAD)."""
         response = self._request('HEAD', fileid)
-        _check(response, 'status', fileid)
+        self._check(response, 'status', fileid)
+        self._finish(response, fileid)
         headers = response.headers
-        missing = [name for name in REQUIRED_HEADERS if name not in headers]
+        missing = [name for name in REQUIRED_HEADERS if headers.get(name) is None]
         if missing:
             raise Terminal('archive status of file {} lacks header {}'.format(
                 fileid, ', '.join(missing)))
@@ -113,7 +165,7 @@ class ArchiveClient:
                 _short(headers['X-Content-Length'], 40), fileid)) from None
         try:
             mtime = int(float(headers['Last-Modified']))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise Terminal('Failed to decode file mtime {!r} of file {}'.format(
                 _short(headers['Last-Modified'], 40), fileid)) from None
         if size < 0:
@@ -128,22 +180,34 @@ class ArchiveClient:
         number of bytes written.
         """
         digest = hashlib.new(hashtype)
-        response = self._request('GET', fileid, stream=True)
+        response = self._request('GET', fileid)
+        self._check(response, 'download', fileid)
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(self.chunk_size))
+        buffer = self._buffer
         written = 0
         try:
-            _check(response, 'download', fileid)
-            try:
-                for chunk in response.iter_content(self.chunk_size):
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
-                    if heartbeat:
-                        heartbeat()
-            except requests.RequestException as exc:
-                raise Transient('download of file {} broke off after {} bytes: {}'.format(
-                    fileid, written, _short(exc))) from None
-        finally:
-            response.close()
+            while True:
+                count = response.readinto(buffer)
+                if not count:
+                    if response.length:   # closed before its Content-Length
+                        raise http.client.IncompleteRead(b'', response.length)
+                    break
+                piece = buffer[:count]
+                handle.write(piece)
+                digest.update(piece)
+                written += count
+                if heartbeat:
+                    heartbeat()
+        except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+            self.close()
+            raise Transient('download of file {} broke off after {} bytes: {}'.format(
+                fileid, written, _short(exc) or type(exc).__name__)) from None
+        except BaseException:
+            self.close()   # mid-body: the connection cannot carry another request
+            raise
+        if response.will_close:
+            self.close()
         if expected_size is not None and written != expected_size:
             raise Transient('download of file {} gave {} bytes, the archive announced {}'.format(
                 fileid, written, expected_size))
@@ -151,6 +215,5 @@ class ArchiveClient:
             raise HashMismatch('File hash does not match provided hash (file {}, {} {} '
                                'expected, {} received)'.format(fileid, hashtype, hashsum.lower(),
                                                                digest.hexdigest()))
-        handle.flush()
-        os.fsync(handle.fileno())
+        handle.flush()   # durability is the caller's: staged files are synced in batches
         return written
