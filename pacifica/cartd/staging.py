@@ -126,13 +126,15 @@ class Stager:
         return redriven
 
     # -- files ------------------------------------------------------------------------------
-    def advance(self, file_id, started, attempt):
+    def advance(self, file_id, started, attempt, pulled=None):
         """Take one file as far as it can go now.
 
         Returns None when there is nothing more to do for it (staged, failed, or its cart
         is gone), or the seconds to wait before checking again (the archive is still
         bringing the file to disk). Transient failures propagate; terminal ones mark the
-        file and cart ``error``.
+        file and cart ``error``. With a ``pulled`` list, a file that is now on the volume is
+        appended to it as ``(file id, cart id, path)`` for :meth:`mark_staged` to make
+        durable and record together with others, instead of at once.
         """
         row = (File.select(File, Cart).join(Cart).where(File.id == file_id).first())
         if row is None:
@@ -158,18 +160,37 @@ class Stager:
                 carts.touch(cart.id)   # waiting on tape is progress, not a lost task
                 # Poll well within redrive_after, or the cart would look abandoned.
                 return min(MAX_POLL_DELAY, self.redrive_after / 3.0, 0.5 * 2 ** attempt)
-            self._pull(row, cart, status)
+            target = self._pull(row, cart, status)
         except Terminal as exc:
             self.fail(file_id, str(exc))
             return None
         except Transient:
             carts.touch(cart.id)   # a retry is coming: the cart is not abandoned
             raise
-        with DB.atomic():
-            File.update(status=FILE_STAGED, error='').where(File.id == file_id).execute()
-            carts.touch(cart.id)
-        self.finish(cart.id)
+        if pulled is not None:
+            pulled.append((file_id, cart.id, target))
+        else:
+            self.mark_staged([(file_id, cart.id, target)])
         return None
+
+    def mark_staged(self, pulled):
+        """Make pulled files (renamed into place) durable and record them as staged, in one
+        fsync pass and one transaction, then finish their carts if they are complete.
+
+        Until this commits, such a file still counts as to do: a worker that dies first
+        leaves it to be pulled again, which is harmless. A file that cannot be synced stays
+        to do (its cart is re-driven once it makes no progress).
+        """
+        synced = _sync_files(pulled)
+        if not synced:
+            return
+        cart_ids = sorted({cart_id for _file_id, cart_id, _path in synced})
+        with DB.atomic():
+            File.update(status=FILE_STAGED, error='').where(
+                File.id.in_([file_id for file_id, _cart_id, _path in synced])).execute()
+            Cart.update(updated_date=carts.now()).where(Cart.id.in_(cart_ids)).execute()
+        for cart_id in cart_ids:
+            self.finish(cart_id)
 
     def fail(self, file_id, message):
         """Mark a file ``error`` and its cart ``error`` with a short message."""
@@ -203,6 +224,7 @@ class Stager:
                                  heartbeat=_Heartbeat(cart.id, self.heartbeat_every))
             os.utime(temp, (status.mtime, status.mtime))
             os.rename(temp, target)
+            return target
         except OSError as exc:
             _remove(temp)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -246,6 +268,34 @@ class _Heartbeat:
         if time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
             carts.touch(self.cart_id)
+
+
+def _sync_files(pulled):
+    """fsync each ``(file id, cart id, path)`` and then the directories holding them;
+    returns the entries that are durable. Syncing a batch at once lets the kernel write the
+    files back while later ones download, instead of waiting for each in turn."""
+    synced, directories = [], set()
+    for entry in pulled:
+        try:
+            fd = os.open(entry[2], os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            LOGGER.warning('cannot sync staged file %s: %s; it will be pulled again',
+                           entry[2], _os_text(exc))
+            continue
+        synced.append(entry)
+        directories.add(os.path.dirname(entry[2]))
+    for directory in sorted(directories):
+        with contextlib.suppress(OSError):
+            fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    return synced
 
 
 def cart_error(file_error):

@@ -153,17 +153,24 @@ def stage_cart(self, cart_id):
         _fail_cart(cart_id, exc)
 
 
+# A batch records its pulled files as staged together, at most this many seconds apart
+# (one commit per file was the largest cost of a cart of small files).
+RECORD_EVERY = 1.0
+
+
 @app.task(name='pacifica.cartd.tasks.stage_batch', **TASK_OPTIONS)
 def stage_batch(self, file_ids):  # pylint: disable=unused-argument
     """Stage a batch of files one after the other. A file that must wait for the archive
     (tape) or hit a transient failure continues as its own ``stage_file`` task, so one slow
-    file never holds up, or re-runs, the rest of the batch."""
+    file never holds up, or re-runs, the rest of the batch. Pulled files are recorded as
+    staged together (see :data:`RECORD_EVERY`)."""
     stager = _stager()
+    pulled, recorded = [], time.monotonic()
     for file_id in file_ids:
         started = time.time()
         try:
             with DB.connection_context():
-                wait = stager.advance(file_id, started, 0)
+                wait = stager.advance(file_id, started, 0, pulled)
         except (Transient,) + TRANSIENT_DB_ERRORS as exc:
             LOGGER.warning('file %s: %s; retrying it on its own', file_id, exc)
             stage_file.apply_async((file_id, started, 0), countdown=backoff(0))
@@ -174,6 +181,23 @@ def stage_batch(self, file_ids):  # pylint: disable=unused-argument
             continue
         if wait is not None:
             stage_file.apply_async((file_id, started, 1), countdown=wait)
+        if pulled and time.monotonic() - recorded >= RECORD_EVERY:
+            _record(stager, pulled)
+            pulled, recorded = [], time.monotonic()
+    _record(stager, pulled)
+
+
+def _record(stager, pulled):
+    """Record pulled files as staged; if the database fails, each file goes on as its own
+    ``stage_file`` task (which pulls it again)."""
+    try:
+        with DB.connection_context():
+            stager.mark_staged(pulled)
+    except TRANSIENT_DB_ERRORS as exc:
+        LOGGER.warning('recording %d staged files failed: %s; retrying them on their own',
+                       len(pulled), exc)
+        for file_id, _cart_id, _path in pulled:
+            stage_file.apply_async((file_id, time.time(), 0), countdown=backoff(0))
 
 
 @app.task(name='pacifica.cartd.tasks.stage_file', **TASK_OPTIONS)

@@ -147,3 +147,31 @@ def test_lru_purge_skips_a_cart_being_downloaded(stager, archive, monkeypatch):
         assert carts.purge_for_space(stager.volume, 100, keep_cart_id=0, buffer_seconds=0)
     assert Cart.get_by_id(downloading.id).deleted_date is None
     assert Cart.get_by_id(older_free.id).status == 'deleted'
+
+
+def test_pulled_files_are_recorded_together_and_only_once_durable(stager, archive):
+    """A batch's pulled files stay to do until mark_staged syncs and records them; one that
+    vanished before it could be synced stays to do."""
+    cart = Cart.create(cart_uid='batch', status='staging')
+    rows = []
+    for number in range(3):
+        data = 'file {}'.format(number).encode() * 100
+        requests.put('{}/batch-{}'.format(archive.url, number), data=data)
+        rows.append(File.create(cart=cart, file_name='batch-{}'.format(number),
+                                bundle_path='d/f{}.bin'.format(number), hash_type='sha256',
+                                hash_value=hashlib.sha256(data).hexdigest()))
+    pulled = []
+    for row in rows:
+        assert stager.advance(row.id, 0, 0, pulled) is None
+    assert [entry[:2] for entry in pulled] == [(row.id, cart.id) for row in rows]
+    assert all(os.path.isfile(path) for _f, _c, path in pulled)
+    assert {File.get_by_id(row.id).status for row in rows} == {'waiting'}   # not yet
+
+    os.unlink(pulled[1][2])   # gone before it could be made durable
+    stager.mark_staged(pulled)
+    assert [File.get_by_id(row.id).status for row in rows] == ['staged', 'waiting', 'staged']
+    assert Cart.get_by_id(cart.id).status == 'staging'   # one file still to do
+
+    assert stager.advance(rows[1].id, 0, 0) is None   # alone: recorded at once
+    assert File.get_by_id(rows[1].id).status == 'staged'
+    assert Cart.get_by_id(cart.id).status == 'ready'
