@@ -192,6 +192,7 @@ class Cartd:
         self.url = 'http://127.0.0.1:{}'.format(port)
         self.server = Proc([sys.executable, '-m', 'pacifica.cartd', '-a', '127.0.0.1', '-p',
                             str(port)], env, self.work, 'cartd', ready_url=self.url + '/')
+        self.session = None
         self.worker = Proc([sys.executable, '-m', 'celery', '-A', 'pacifica.cartd.tasks',
                             'worker', '--loglevel=info', '-n', 'bench-{}@%h'.format(uuid.uuid4().hex[:6])],
                            env, self.work, 'worker', ready_text='ready.')
@@ -219,8 +220,12 @@ class Cartd:
         return elapsed, uid
 
     def download(self, uid):
-        """GET the cart as a tar; returns (seconds, bytes)."""
-        return get_all(requests.Session(), ['{}/{}?filename=data'.format(self.url, uid)],
+        """GET the cart as a tar; returns (seconds, bytes). One kept-alive session, like the
+        archive GETs it is compared with (a fresh connection per download measured TCP's
+        window growth, not the server)."""
+        if self.session is None:
+            self.session = requests.Session()
+        return get_all(self.session, ['{}/{}?filename=data'.format(self.url, uid)],
                        hash_it=False)
 
     def stop(self):

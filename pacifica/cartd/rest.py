@@ -13,10 +13,10 @@ from urllib.parse import quote
 import cherrypy
 from cherrypy.lib import file_generator, static
 
-from pacifica.common import rest, sendfile
+from pacifica.common import database, rest, sendfile
 
 from . import bundle, carts, tasks, validate
-from .orm import BUNDLING, BUSY, ERROR, READY, STAGING, Cart
+from .orm import BUNDLING, BUSY, DB, ERROR, READY, STAGING, Cart
 
 LOGGER = logging.getLogger(__name__)
 ALLOW = 'DELETE, GET, HEAD, POST'
@@ -41,9 +41,11 @@ def content_disposition(name):
     return value
 
 
-def _held_stream(lock, chunks):
+def _held_stream(lock, chunks, cart_id):
     """Stream ``chunks`` while holding the cart's shared lock; a client that disconnects
-    closes this generator, which closes the file being read and drops the lock."""
+    closes this generator, which closes the file being read and drops the lock. The cart's
+    last use (which protects it from the LRU purge) is recorded when the download ends:
+    while it runs, the lock protects it, and the client does not wait for the write."""
     try:
         yield from chunks
     finally:
@@ -51,6 +53,16 @@ def _held_stream(lock, chunks):
         if close:
             close()
         lock.close()
+        _record_use(cart_id)
+
+
+def _record_use(cart_id):
+    # Also after a disconnect, when the request has already given its connection back.
+    try:
+        with DB.connection_context():
+            carts.touch(cart_id)
+    except (database.peewee.OperationalError, database.peewee.InterfaceError) as exc:
+        LOGGER.warning('cannot record the use of cart %s: %s', cart_id, exc)
 
 
 class CartResource(rest.StatusRoot):
@@ -150,7 +162,6 @@ class CartResource(rest.StatusRoot):
             return rest.json_body({'message': NOT_READY})
         lock = self._hold(cart)
         try:
-            carts.touch(cart.id)   # the last use protects the cart from the LRU purge
             if os.path.isfile(cart.bundle_path):
                 body = self._serve_bundle(cart, name)
             elif os.path.isdir(cart.bundle_path):
@@ -160,7 +171,7 @@ class CartResource(rest.StatusRoot):
         except BaseException:
             lock.close()
             raise
-        return _held_stream(lock, body)
+        return _held_stream(lock, body, cart.id)
 
     GET._cp_config = {'response.stream': True}
 

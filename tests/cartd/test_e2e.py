@@ -69,6 +69,36 @@ def test_directory_cart_streams_byte_identical(stack):
     assert all(name.split('/')[0] == 'a.target' for name in read_tar(named.content))
 
 
+def _last_use(stack, uid):
+    """The cart's ``updated_date`` (its last use, for the LRU purge), read from its database."""
+    from pacifica.cartd.orm import Cart  # pylint: disable=import-outside-toplevel
+    from pacifica.common import database  # pylint: disable=import-outside-toplevel
+    db = database.open_database(str(stack.env['PEEWEE_URL']))
+    try:
+        with db.bind_ctx([Cart]):
+            return Cart.get(Cart.cart_uid == uid).updated_date
+    finally:
+        db.close_all()
+
+
+def test_a_download_records_the_last_use_of_the_cart(stack):
+    """Recorded when the download ends, also when the client goes away mid-body."""
+    items = make_files(stack, 'use', count=4)
+    uid = stack.new_uid()
+    assert stack.post(uid, items).status_code == 201
+    assert stack.wait(uid).headers['X-Pacifica-Status'] == 'ready'
+    ready = _last_use(stack, uid)
+    assert requests.get('{}/{}'.format(stack.url, uid)).status_code == 200
+    downloaded = _last_use(stack, uid)
+    assert downloaded > ready
+    with requests.get('{}/{}'.format(stack.url, uid), stream=True) as response:
+        next(response.iter_content(512))
+    deadline = time.monotonic() + 10
+    while _last_use(stack, uid) == downloaded:
+        assert time.monotonic() < deadline, 'an interrupted download left no trace'
+        time.sleep(0.05)
+
+
 def test_bundle_cart_is_a_prebuilt_tar(stack):
     items = make_files(stack, 'bun', count=12)
     uid = stack.new_uid()
