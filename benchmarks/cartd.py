@@ -12,7 +12,7 @@ Raw limits measured first:
 * ``cat`` of the files (the disk and page cache).
 
 Transfers (archive GET without hashing, nginx, cart downloads) are the best of ``--runs``
-runs (default 7): at these rates a 512 MB transfer lasts a fraction of a second.
+runs (default 15): at these rates a 512 MB transfer lasts a fraction of a second.
 
 Then, for each broker given (default: the embedded filesystem broker, plus RabbitMQ with
 ``--broker pyamqp://...``): cartd + one Celery worker with default settings, a cart of each
@@ -252,7 +252,7 @@ def main(argv=None):
     parser.add_argument('--big-mb', type=int, default=512)
     parser.add_argument('--small-only', action='store_true', help='skip the 512 MB workload')
     parser.add_argument('--results', default=None, help='append a Markdown section here')
-    parser.add_argument('--runs', type=int, default=7,
+    parser.add_argument('--runs', type=int, default=15,
                         help='runs per transfer measurement; the best is reported')
     parser.add_argument('--nginx', default=None,
                         help='nginx binary (default: nginx on PATH or /usr/sbin/nginx; '

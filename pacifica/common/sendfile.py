@@ -91,20 +91,27 @@ def _gateway_class():
                 environ[ENVIRON_KEY] = True
             return environ
 
+        sent = 0   # body bytes written so far (cheroot does not keep this count)
+
         def write(self, chunk):
             if isinstance(chunk, FileRegion):
                 self._send_region(chunk)
+                self.sent += chunk.count
             else:
                 super().write(chunk)
+                self.sent += len(chunk)
+            if self.sent == self.remaining_bytes_out:
+                # The body is complete: send what is buffered now, not after the response
+                # is closed (the handler's clean-up, the access log), so the client is done.
+                self.req.conn.wfile.flush()
 
         def _send_region(self, region):
             if not self.started_response:
                 raise RuntimeError('WSGI write called before start_response.')
             count = region.count
-            if self.remaining_bytes_out is not None:
-                if count > self.remaining_bytes_out:
-                    raise ValueError('Response body exceeds the declared Content-Length.')
-                self.remaining_bytes_out -= count
+            length = self.remaining_bytes_out   # the Content-Length (cheroot never lowers it)
+            if length is not None and self.sent + count > length:
+                raise ValueError('Response body exceeds the declared Content-Length.')
             req = self.req
             req.ensure_headers_sent()
             wfile = req.conn.wfile
