@@ -89,13 +89,19 @@ def test_a_download_records_the_last_use_of_the_cart(stack):
     assert stack.wait(uid).headers['X-Pacifica-Status'] == 'ready'
     ready = _last_use(stack, uid)
     assert requests.get('{}/{}'.format(stack.url, uid)).status_code == 200
-    downloaded = _last_use(stack, uid)
-    assert downloaded > ready
+    downloaded = _wait_for_use_after(stack, uid, ready)   # written once the body is out
     with requests.get('{}/{}'.format(stack.url, uid), stream=True) as response:
         next(response.iter_content(512))
-    deadline = time.monotonic() + 10
-    while _last_use(stack, uid) == downloaded:
-        assert time.monotonic() < deadline, 'an interrupted download left no trace'
+    _wait_for_use_after(stack, uid, downloaded)
+
+
+def _wait_for_use_after(stack, uid, previous, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        used = _last_use(stack, uid)
+        if used > previous:
+            return used
+        assert time.monotonic() < deadline, 'the download left no trace'
         time.sleep(0.05)
 
 
