@@ -5,8 +5,10 @@ carry the status the proxy should answer with (404 not found, 502 a peer answere
 503 a peer cannot be reached), and the bytes come out of :func:`verified_stream`, which
 never lets a client receive a complete-looking file whose length or hash is wrong.
 """
+import contextlib
 import hashlib
 import logging
+import queue
 import threading
 import time
 
@@ -161,6 +163,45 @@ class Peers:
         return resp
 
 
+class _Hasher:
+    """Hash blocks on a thread of its own, so that hashing one block overlaps receiving and
+    sending the next (hashlib lets go of the GIL while it hashes a large block)."""
+
+    DEPTH = 8   # blocks in flight: bounds the memory a slow hash can hold
+
+    def __init__(self, hashtype):
+        self.digest = hashlib.new(hashtype)
+        self.blocks = queue.Queue(self.DEPTH)
+        self.thread = threading.Thread(target=self._run, name='proxy-hash', daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            block = self.blocks.get()
+            if block is None:
+                return
+            self.digest.update(block)
+
+    def add(self, block):
+        """Queue ``block`` for hashing (waits while DEPTH blocks are queued)."""
+        self.blocks.put(block)
+
+    def hexdigest(self):
+        """The digest of every block added, once the thread has hashed them all."""
+        self.blocks.put(None)
+        self.thread.join()
+        return self.digest.hexdigest()
+
+    def cancel(self):
+        """Stop the thread (the transfer is being abandoned)."""
+        if self.thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:   # make room, then tell it to stop
+                    self.blocks.get_nowait()
+            self.blocks.put(None)
+            self.thread.join()
+
+
 def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK):
     """Yield exactly ``length`` bytes from an archive response, or cut the transfer.
 
@@ -170,7 +211,7 @@ def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK):
     is wrong. The archive response is closed however the stream ends (including a client
     that goes away).
     """
-    digest = hashlib.new(hashtype) if hashtype else None
+    hasher = _Hasher(hashtype) if hashtype else None
     received, held = 0, None
     started = time.monotonic()
     try:
@@ -180,16 +221,18 @@ def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK):
             received += len(block)
             if received > length:
                 raise TransferAborted('archive sent more than {} bytes'.format(length))
-            if digest is not None:
-                digest.update(block)
+            if hasher is not None:
+                hasher.add(block)
             if held is not None:
                 yield held
             held = block
         if received != length:
             raise TransferAborted('archive sent {} of {} bytes'.format(received, length))
-        if digest is not None and digest.hexdigest() != hashsum.lower():
-            raise TransferAborted('{} of the archive bytes is {}, metadata says {}'.format(
-                hashtype, digest.hexdigest(), hashsum))
+        if hasher is not None:
+            digest, hasher = hasher.hexdigest(), None
+            if digest != hashsum.lower():
+                raise TransferAborted('{} of the archive bytes is {}, metadata says {}'.format(
+                    hashtype, digest, hashsum))
         if held is not None:
             yield held
         LOGGER.debug('streamed %d bytes in %.3f s', received, time.monotonic() - started)
@@ -200,6 +243,8 @@ def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK):
         LOGGER.error('transfer aborted: archive stream failed: %s', exc)
         raise TransferAborted(str(exc)) from exc
     finally:
+        if hasher is not None:
+            hasher.cancel()
         resp.close()
 
 
