@@ -14,6 +14,7 @@ Or let the script start the configuration (on free ports, in a temporary directo
     python benchmarks/uniqueid.py --start cherrypy --db sqlite
     python benchmarks/uniqueid.py --start cherrypy --db postgresql://postgres@127.0.0.1/postgres
     python benchmarks/uniqueid.py --start uwsgi --db postgresql://postgres@127.0.0.1/postgres
+    python benchmarks/uniqueid.py --start uwsgi-threads --db postgresql://postgres@127.0.0.1/postgres
     python benchmarks/uniqueid.py --start two --db postgresql://postgres@127.0.0.1/postgres
 
 Clients are spread over worker processes (one Python process cannot drive 32 connections
@@ -175,6 +176,10 @@ def pgbench(url, clients, seconds, tmpdir):
 
 
 # -- starting configurations ---------------------------------------------------------------
+# uWSGI's worker options per configuration: four processes, or one process of eight threads.
+UWSGI_WORKERS = {'uwsgi': ['-p', '4'], 'uwsgi-threads': ['-p', '1', '--threads', '8']}
+
+
 def start(kind, db_url, tmpdir):
     """Start a configuration; returns (urls, processes)."""
     env = dict(os.environ, PEEWEE_URL=db_url, HOME=tmpdir,
@@ -187,12 +192,12 @@ def start(kind, db_url, tmpdir):
     count = 2 if kind == 'two' else 1
     for _ in range(count):
         port = free_port()
-        if kind == 'uwsgi':
+        if kind in UWSGI_WORKERS:
             uwsgi = os.path.join(os.path.dirname(sys.executable), 'uwsgi')
             argv = [uwsgi if os.path.exists(uwsgi) else 'uwsgi', '--http11-socket',
-                    '127.0.0.1:{}'.format(port), '--master', '-p', '4', '--module',
-                    'pacifica.uniqueid.wsgi', '--die-on-term', '--disable-logging',
-                    '--listen', '128']
+                    '127.0.0.1:{}'.format(port), '--master'] + UWSGI_WORKERS[kind] + [
+                        '--module', 'pacifica.uniqueid.wsgi', '--die-on-term',
+                        '--disable-logging', '--listen', '128']
         else:
             argv = [sys.executable, '-m', 'pacifica.uniqueid', '-a', '127.0.0.1', '-p',
                     str(port)]
@@ -224,7 +229,7 @@ def main():
     """Parse arguments, run the load, print a table and JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument('--url', action='append', help='running server(s) to load')
-    parser.add_argument('--start', choices=['cherrypy', 'uwsgi', 'two'],
+    parser.add_argument('--start', choices=['cherrypy', 'uwsgi', 'uwsgi-threads', 'two'],
                         help='start this configuration instead of --url')
     parser.add_argument('--db', default='sqlite',
                         help='with --start: "sqlite" or a PostgreSQL server URL (a fresh '

@@ -245,15 +245,16 @@ class EventReceiver:
         self.httpd.server_close()
 
 
-def start_uwsgi(module, tmp_path, env, processes=2, socket_option='--http-socket'):
-    """``uwsgi <socket_option> 127.0.0.1:PORT --master -p N --module <module>`` (the uwsgi
-    installed beside this Python by the [test] extra), waited for like any Server."""
+def start_uwsgi(module, tmp_path, env, processes=2, socket_option='--http-socket', threads=None):
+    """``uwsgi <socket_option> 127.0.0.1:PORT --master -p N [--threads T] --module <module>``
+    (the uwsgi installed beside this Python by the [test] extra), waited for like any
+    Server."""
     import shutil  # pylint: disable=import-outside-toplevel
     binary = os.path.join(os.path.dirname(sys.executable), 'uwsgi')
     binary = binary if os.path.exists(binary) else shutil.which('uwsgi')
     assert binary, 'uwsgi is part of the [test] extra and must be installed'
     port = free_port()
     argv = [binary, socket_option, '127.0.0.1:{}'.format(port), '--master', '-p',
-            str(processes), '--module', module, '--need-app', '--die-on-term',
-            '--disable-logging']
+            str(processes)] + (['--threads', str(threads)] if threads else []) + [
+                '--module', module, '--need-app', '--die-on-term', '--disable-logging']
     return Server(argv, env, port, str(tmp_path))

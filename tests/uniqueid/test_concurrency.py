@@ -114,6 +114,23 @@ def test_uwsgi_four_workers(synced, tmp_path, socket_option):
     assert_disjoint_and_dense(ranges, CLIENTS * REQUESTS_PER_CLIENT)
 
 
+@pytest.mark.parametrize('processes,threads', [(1, 8), (2, 4)])
+def test_uwsgi_threads(synced, tmp_path, processes, threads):
+    """uWSGI with threads (the configuration the README recommends for UniqueID): several
+    requests at once in one process, and in several processes."""
+    server = start_uwsgi('pacifica.uniqueid.wsgi', tmp_path, synced, processes=processes,
+                         socket_option='--http11-socket', threads=threads)
+    try:
+        ranges, errors = hammer([server.url], 'threaded')
+        bad = requests.get(server.url + '/getid?range=0&mode=y', timeout=10)
+        assert bad.status_code == 400 and 'range' in bad.json()['message']
+        assert requests.get(server.url + '/nowhere', timeout=10).status_code == 404
+    finally:
+        server.stop()
+    assert errors == [], server.output()[-2000:]
+    assert_disjoint_and_dense(ranges, CLIENTS * REQUESTS_PER_CLIENT)
+
+
 def test_new_mode_created_concurrently(synced, tmp_path):
     """Many first requests for the same new mode at once: exactly one row, no duplicates."""
     first = start_service('pacifica.uniqueid', tmp_path, synced)
