@@ -51,9 +51,15 @@ class FileStatus:
         return self.media == 'disk'
 
 
-def _short(text, limit=200):
+def short(text, limit=200):
+    """``text`` on one line, cut to ``limit`` characters (for messages stored and logged)."""
     text = ' '.join(str(text).split())
     return text if len(text) <= limit else text[:limit] + '...'
+
+
+def _unreachable(fileid, exc):
+    return Transient('cannot reach the archive for file {}: {}'.format(
+        fileid, short(exc) or type(exc).__name__))
 
 
 class ArchiveClient:
@@ -65,8 +71,7 @@ class ArchiveClient:
     """
 
     def __init__(self, base_url, timeout=60.0, chunk_size=4 << 20):
-        self.base_url = base_url if base_url.endswith('/') else base_url + '/'
-        parts = urlsplit(self.base_url)
+        parts = urlsplit(base_url if base_url.endswith('/') else base_url + '/')
         if parts.scheme not in ('http', 'https') or not parts.hostname:
             raise ValueError('archive interface URL must be http(s)://host[:port]/path/, '
                              'not {!r}'.format(base_url))
@@ -78,10 +83,6 @@ class ArchiveClient:
         self.chunk_size = chunk_size
         self._connection = None
         self._buffer = None
-
-    def url(self, fileid):
-        """The archive URL of ``fileid``, the id escaped as one path segment."""
-        return self.base_url + quote(str(fileid), safe='')
 
     def close(self):
         """Drop the connection (the next request opens a new one)."""
@@ -105,8 +106,7 @@ class ArchiveClient:
                 # A kept-alive connection the archive dropped while idle: once more, fresh.
                 if reused and attempt == 0 and isinstance(exc, _STALE_CONNECTION):
                     continue
-                raise Transient('cannot reach the archive for file {}: {}'.format(
-                    fileid, _short(exc) or type(exc).__name__)) from None
+                raise _unreachable(fileid, exc) from None
         raise AssertionError('unreachable')
 
     def _check(self, response, what, fileid):
@@ -126,7 +126,7 @@ class ArchiveClient:
             detail = text
         text = 'archive answered {} {} to {} of file {}{}'.format(
             response.status, response.reason, what, fileid,
-            ': ' + _short(detail) if detail else '')
+            ': ' + short(detail) if detail else '')
         if response.status >= 500:
             raise Transient(text)
         raise Terminal(text)
@@ -137,8 +137,7 @@ class ArchiveClient:
             response.read()
         except (http.client.HTTPException, OSError) as exc:
             self.close()
-            raise Transient('cannot reach the archive for file {}: {}'.format(
-                fileid, _short(exc) or type(exc).__name__)) from None
+            raise _unreachable(fileid, exc) from None
         if response.will_close:
             self.close()
 
@@ -162,12 +161,12 @@ class ArchiveClient:
             size = int(headers['X-Content-Length'])
         except ValueError:
             raise Terminal('Failed to decode file size {!r} of file {}'.format(
-                _short(headers['X-Content-Length'], 40), fileid)) from None
+                short(headers['X-Content-Length'], 40), fileid)) from None
         try:
             mtime = int(float(headers['Last-Modified']))
         except (ValueError, OverflowError):
             raise Terminal('Failed to decode file mtime {!r} of file {}'.format(
-                _short(headers['Last-Modified'], 40), fileid)) from None
+                short(headers['Last-Modified'], 40), fileid)) from None
         if size < 0:
             raise Terminal('archive reports a negative size for file {}'.format(fileid))
         return FileStatus(size, mtime, headers['X-Pacifica-File-Storage-Media'].strip())
@@ -202,7 +201,7 @@ class ArchiveClient:
         except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
             self.close()
             raise Transient('download of file {} broke off after {} bytes: {}'.format(
-                fileid, written, _short(exc) or type(exc).__name__)) from None
+                fileid, written, short(exc) or type(exc).__name__)) from None
         except BaseException:
             self.close()   # mid-body: the connection cannot carry another request
             raise

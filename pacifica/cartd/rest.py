@@ -61,7 +61,7 @@ def _record_use(cart_id):
     try:
         with DB.connection_context():
             carts.touch(cart_id)
-    except (database.peewee.OperationalError, database.peewee.InterfaceError) as exc:
+    except database.TRANSIENT_ERRORS as exc:
         LOGGER.warning('cannot record the use of cart %s: %s', cart_id, exc)
 
 

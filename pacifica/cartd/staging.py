@@ -19,14 +19,18 @@ import os
 import shutil
 import time
 import uuid
+from collections import namedtuple
 from datetime import timedelta
 
 from . import bundle, carts
-from .archive import ArchiveClient, Terminal, Transient
+from .archive import ArchiveClient, Terminal, Transient, short
 from .orm import (BUNDLING, DB, FILE_ERROR, FILE_STAGED, READY, STAGING, WAITING, Cart,
                   File)
 
 LOGGER = logging.getLogger(__name__)
+
+# A file on the volume, renamed into place, not yet recorded as staged.
+Pulled = namedtuple('Pulled', 'file_id cart_id path')
 HEARTBEAT_EVERY = 20.0   # seconds between updated_date bumps during long work
 MAX_POLL_DELAY = 60.0    # longest wait between two status checks of a file on tape
 
@@ -133,8 +137,8 @@ class Stager:
         is gone), or the seconds to wait before checking again (the archive is still
         bringing the file to disk). Transient failures propagate; terminal ones mark the
         file and cart ``error``. With a ``pulled`` list, a file that is now on the volume is
-        appended to it as ``(file id, cart id, path)`` for :meth:`mark_staged` to make
-        durable and record together with others, instead of at once.
+        appended to it as a :class:`Pulled` for :meth:`mark_staged` to make durable and
+        record together with others, instead of at once.
         """
         row = (File.select(File, Cart).join(Cart).where(File.id == file_id).first())
         if row is None:
@@ -167,10 +171,11 @@ class Stager:
         except Transient:
             carts.touch(cart.id)   # a retry is coming: the cart is not abandoned
             raise
+        done = Pulled(file_id, cart.id, target)
         if pulled is not None:
-            pulled.append((file_id, cart.id, target))
+            pulled.append(done)
         else:
-            self.mark_staged([(file_id, cart.id, target)])
+            self.mark_staged([done])
         return None
 
     def mark_staged(self, pulled):
@@ -184,17 +189,17 @@ class Stager:
         synced = _sync_files(pulled)
         if not synced:
             return
-        cart_ids = sorted({cart_id for _file_id, cart_id, _path in synced})
+        cart_ids = sorted({entry.cart_id for entry in synced})
         with DB.atomic():
             File.update(status=FILE_STAGED, error='').where(
-                File.id.in_([file_id for file_id, _cart_id, _path in synced])).execute()
+                File.id.in_([entry.file_id for entry in synced])).execute()
             Cart.update(updated_date=carts.now()).where(Cart.id.in_(cart_ids)).execute()
         for cart_id in cart_ids:
             self.finish(cart_id)
 
     def fail(self, file_id, message):
         """Mark a file ``error`` and its cart ``error`` with a short message."""
-        message = _short(message)
+        message = short(message, 500)
         with DB.atomic():
             File.update(status=FILE_ERROR, error=message).where(File.id == file_id).execute()
             row = File.get_or_none(File.id == file_id)
@@ -271,41 +276,35 @@ class _Heartbeat:
 
 
 def _sync_files(pulled):
-    """fsync each ``(file id, cart id, path)`` and then the directories holding them;
-    returns the entries that are durable. Syncing a batch at once lets the kernel write the
-    files back while later ones download, instead of waiting for each in turn."""
-    synced, directories = [], set()
+    """fsync each :class:`Pulled` file and then the directories holding them; returns the
+    entries that are durable. Syncing a batch at once lets the kernel write the files back
+    while later ones download, instead of waiting for each in turn."""
+    synced = []
     for entry in pulled:
         try:
-            fd = os.open(entry[2], os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync_path(entry.path)
         except OSError as exc:
             LOGGER.warning('cannot sync staged file %s: %s; it will be pulled again',
-                           entry[2], _os_text(exc))
+                           entry.path, _os_text(exc))
             continue
         synced.append(entry)
-        directories.add(os.path.dirname(entry[2]))
-    for directory in sorted(directories):
+    for directory in sorted({os.path.dirname(entry.path) for entry in synced}):
         with contextlib.suppress(OSError):
-            fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync_path(directory)
     return synced
+
+
+def _fsync_path(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def cart_error(file_error):
     """The cart's message for a failed file (upstream's wording)."""
-    return _short('Failed to pull file({})'.format(file_error))
-
-
-def _short(text, limit=500):
-    text = ' '.join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + '...'
+    return short('Failed to pull file({})'.format(file_error), 500)
 
 
 def _os_text(exc):

@@ -34,7 +34,7 @@ LOGGER = logging.getLogger(__name__)
 TASK_OPTIONS = {'bind': True, 'ignore_result': True, 'acks_late': True,
                 'reject_on_worker_lost': True}
 # Database hiccups (a lock timeout, a dropped connection) are worth a retry too.
-TRANSIENT_DB_ERRORS = (database.peewee.OperationalError, database.peewee.InterfaceError)
+TRANSIENT_DB_ERRORS = database.TRANSIENT_ERRORS
 
 app = Celery('cart')
 
@@ -196,8 +196,8 @@ def _record(stager, pulled):
     except TRANSIENT_DB_ERRORS as exc:
         LOGGER.warning('recording %d staged files failed: %s; retrying them on their own',
                        len(pulled), exc)
-        for file_id, _cart_id, _path in pulled:
-            stage_file.apply_async((file_id, time.time(), 0), countdown=backoff(0))
+        for entry in pulled:
+            stage_file.apply_async((entry.file_id, time.time(), 0), countdown=backoff(0))
 
 
 @app.task(name='pacifica.cartd.tasks.stage_file', **TASK_OPTIONS)

@@ -115,6 +115,11 @@ class PooledPostgresql(pool.PooledPostgresqlDatabase):
         return False
 
 
+# What a statement raises when the database is unreachable, locked or dropped the
+# connection: worth a retry (the caller decides how).
+TRANSIENT_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
+
+
 def connection_lost(database):
     """After a failed statement: True (and the connection discarded, with the pool's idle
     ones) when the connection itself is gone, so the statement may be retried on a fresh

@@ -9,6 +9,7 @@ yields bytes as before, so a region never reaches a server that would send its p
 The server side is :class:`SendfileGateway`, cheroot's WSGI 1.0 gateway with one more kind
 of chunk; :func:`install` puts it into CherryPy's HTTP server before the engine starts.
 """
+import functools
 import os
 import socket
 
@@ -35,10 +36,13 @@ class FileRegion(bytes):
         while remaining > 0:
             data = self.handle.read(min(block, remaining))
             if not data:
-                raise OSError('file {!r} shrank while being sent'.format(
-                    getattr(self.handle, 'name', '?')))
+                raise _shrank(self.handle)
             remaining -= len(data)
             yield data
+
+
+def _shrank(handle):
+    return OSError('file {!r} shrank while being sent'.format(getattr(handle, 'name', '?')))
 
 
 def available():
@@ -52,15 +56,12 @@ def file_chunks(handle, offset, count, block=READ_BLOCK):
     """The body for ``count`` bytes of ``handle`` from ``offset``: one region when the server
     can send it, else the bytes in ``block`` pieces. Call it in the handler (it asks the
     current request); the caller closes ``handle`` when the body is done."""
-    region = FileRegion(handle, offset, count)
     if count <= 0:
         return iter(())
+    region = FileRegion(handle, offset, count)
     if available():
         return iter((region,))
     return region.read_blocks(block)
-
-
-_GATEWAY = []
 
 
 def file_body(handle, offset, count, block=READ_BLOCK):
@@ -76,9 +77,8 @@ def file_body(handle, offset, count, block=READ_BLOCK):
     return body()
 
 
+@functools.lru_cache(maxsize=None)
 def _gateway_class():
-    if _GATEWAY:
-        return _GATEWAY[0]
     from cheroot import wsgi  # pylint: disable=import-outside-toplevel
 
     class SendfileGateway(wsgi.Gateway_10):
@@ -123,12 +123,10 @@ def _gateway_class():
             if sent != count:
                 # The file shrank: the body cannot be completed, so the connection must end
                 # short of its Content-Length rather than carry on out of step.
-                raise OSError('file {!r} shrank while being sent'.format(
-                    getattr(region.handle, 'name', '?')))
+                raise _shrank(region.handle)
             if req.chunked_write:
                 wfile.write(b'\r\n')
 
-    _GATEWAY.append(SendfileGateway)
     return SendfileGateway
 
 

@@ -6,7 +6,7 @@ concurrent updates of the row, so no two requests (threads, uWSGI workers or sep
 service instances sharing the database) can read the same value. A new mode is created with
 an insert that ignores a concurrent insert of the same mode, then the update runs again.
 """
-from pacifica.common.database import connection_lost, peewee, quote, write_lock
+from pacifica.common.database import TRANSIENT_ERRORS, connection_lost, quote, write_lock
 from pacifica.common.rest import MAX_BIGINT
 
 from .orm import DB, UniqueIndex
@@ -78,7 +78,7 @@ def allocate(mode, count):
     """
     try:
         new_next = _allocate(mode, count)
-    except (peewee.OperationalError, peewee.InterfaceError):
+    except TRANSIENT_ERRORS:
         if not connection_lost(DB):
             raise
         new_next = _allocate(mode, count)
