@@ -12,6 +12,7 @@ import time
 import cherrypy
 
 from pacifica.common import rest, sendfile
+from pacifica.common.errors import ServiceError
 
 from .backend import ArchiveError, InvalidRequest, parse_time
 
@@ -115,7 +116,7 @@ class ArchiveResource(rest.StatusRoot):
         except ArchiveError as exc:
             handle.close()
             raise _http_error(exc) from None
-        except cherrypy.HTTPError:
+        except (cherrypy.HTTPError, ServiceError):
             handle.close()
             raise
         response.headers['Content-Type'] = 'application/octet-stream'

@@ -10,6 +10,7 @@ import logging
 
 import cherrypy
 
+from . import errors
 from .config import parse_decimal_int
 
 LOGGER = logging.getLogger(__name__)
@@ -39,13 +40,13 @@ def json_body(obj):
 
 
 def bad_request(message):
-    """An HTTPError 400 whose JSON ``message`` says what was wrong."""
-    return cherrypy.HTTPError(400, message)
+    """A 400 whose JSON ``message`` says what was wrong (raise it)."""
+    return errors.BadRequest(message)
 
 
 def not_found(message='Nothing matches the given URI'):
-    """An HTTPError 404 with a JSON message."""
-    return cherrypy.HTTPError(404, message)
+    """A 404 with a JSON message (raise it)."""
+    return errors.NotFound(message)
 
 
 # -- query parameter validation ----------------------------------------------------------
@@ -128,6 +129,8 @@ def app_config(debug=False, db_tool=None):
         'request.dispatch': cherrypy.dispatch.MethodDispatcher(),
         'request.show_tracebacks': bool(debug),
         'error_page.default': error_page,
+        'request.error_response': errors.handle_error,
+        'tools.log_tracebacks.on': False,
     }
     if db_tool:
         conf['tools.{}.on'.format(db_tool)] = True
@@ -145,6 +148,8 @@ def build_app(root, cpconfig=None, debug=False, db_tool=None):
         app.merge(cpconfig)
     # Whatever the cpconfig says, errors stay JSON and tracebacks stay out of the body.
     app.config['/']['error_page.default'] = error_page
+    app.config['/']['request.error_response'] = errors.handle_error
+    app.config['/']['tools.log_tracebacks.on'] = False
     app.config['/']['request.show_tracebacks'] = bool(debug)
     cherrypy.tree.mount(app, '')
     return app

@@ -1,8 +1,7 @@
 """pacifica.common.rest parameter helpers (the HTTP side is tested through each service)."""
-import cherrypy
 import pytest
 
-from pacifica.common import rest
+from pacifica.common import errors, rest
 
 
 @pytest.mark.parametrize('raw, expected', [('1', 1), (' 42 ', 42), ('+3', 3), ('-0', 0),
@@ -18,17 +17,17 @@ def test_int_param_accepts(raw, expected):
     (['1', '2'], 'given 2 times'),
 ])
 def test_int_param_refuses(raw, words):
-    with pytest.raises(cherrypy.HTTPError) as info:
+    with pytest.raises(errors.BadRequest) as info:
         rest.int_param('n', raw, minimum=0)
     assert info.value.status == 400
-    assert words in info.value._message  # pylint: disable=protected-access
-    assert "'n'" in info.value._message  # pylint: disable=protected-access
+    assert words in info.value.message
+    assert "'n'" in info.value.message
 
 
 def test_str_param():
     assert rest.str_param('m', 'abc') == 'abc'
     for raw, words in ((None, 'required'), ('', 'must not be empty'), ('x' * 256, 'limit is 255'),
                        (['a', 'b'], 'given 2 times')):
-        with pytest.raises(cherrypy.HTTPError) as info:
+        with pytest.raises(errors.BadRequest) as info:
             rest.str_param('m', raw)
-        assert words in info.value._message  # pylint: disable=protected-access
+        assert words in info.value.message
