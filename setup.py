@@ -18,7 +18,7 @@ EXTRAS = {
 EXTRAS['all'] = sorted({req for name in ('uniqueid', 'metadata', 'cartd', 'proxy',
                                          'archiveinterface', 'postgres')
                         for req in EXTRAS[name]})
-EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2'] + EXTRAS['uwsgi']
+EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2', 'hypothesis>=6.100'] + EXTRAS['uwsgi']
 
 setup(
     name='pacifica-core',
