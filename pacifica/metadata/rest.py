@@ -4,7 +4,6 @@ Each :class:`ObjectResource` only parses the request, calls one function of
 :mod:`pacifica.metadata.queries`, publishes the returned event after the commit and shapes
 the JSON. The same class serves all 45 objects; the object table says what differs.
 """
-import json
 import logging
 
 import cherrypy
@@ -12,53 +11,32 @@ import cherrypy
 from pacifica.common import rest
 from pacifica.common.database import family_of
 
+from . import body as _body  # noqa: F401  (registers tools.metadata_json_in)
 from .endpoints import mount as mount_endpoints
 from .events import Notifier
 from .objects import OBJECTS
 from .orm import DB
-from .queries import InputError, NotFound, filters, read, write
+from .queries import filters, read, write
+from .queries.coerce import check_request
 
 LOGGER = logging.getLogger(__name__)
 NULL_BODY = b'null'
-JSON_TYPES = ['application/json', 'text/javascript']
 
 
-def _json_processor(entity):
-    """Read a JSON body; anything undecodable is the upstream 400 ``Invalid JSON document``."""
-    if not entity.headers.get('Content-Length', ''):
-        raise cherrypy.HTTPError(411, 'Client must specify Content-Length')
-    body = entity.fp.read()
-    try:
-        cherrypy.serving.request.json = json.loads(body.decode('utf-8'))
-    except (ValueError, RecursionError):
-        raise cherrypy.HTTPError(400, 'Invalid JSON document') from None
+def _params(func):
+    """Hand the query string to ``func`` as one dict; extra path segments are a 404.
 
-
-def _json_in():
-    """Like ``tools.json_in`` (same 411/415/400 messages) with our processor."""
-    request = cherrypy.serving.request
-    request.body.processors.clear()
-    request.body.default_proc = cherrypy.HTTPError(
-        415, 'Expected an entity of content type {}'.format(', '.join(JSON_TYPES)))
-    for content_type in JSON_TYPES:
-        request.body.processors[content_type] = _json_processor
-
-
-cherrypy.tools.metadata_json_in = cherrypy.Tool('before_request_body', _json_in, priority=30)
-
-
-def _client_errors(func):
-    """Turn the query layer's InputError/NotFound into the JSON 400/404."""
-    # The query string arrives as keyword arguments; it is handed over as one dict so a
-    # parameter named like an argument ("self") cannot collide with the signature.
+    The query string arrives as keyword arguments; it is handed over as one dict so a
+    parameter named like an argument ("self") cannot collide with the signature. Errors are
+    not translated here: the query layer raises ServiceErrors and the common handler
+    answers them.
+    """
     def wrapper(*args, **params):
         resource, vpath = args[0], args[1:]
         if vpath:
             raise rest.not_found()   # /users/10: upstream 500, spec 1.1 fix
-        try:
-            return func(resource, params)
-        except (InputError, NotFound) as exc:
-            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+        check_request((), params)
+        return func(resource, params)
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
@@ -82,32 +60,32 @@ class ObjectResource:
         cherrypy.response.headers['Content-Type'] = rest.JSON_TYPE
         return NULL_BODY
 
-    @_client_errors
+    @_params
     def GET(self, params):  # pylint: disable=invalid-name
         """Matching rows as a JSON array (spec 4.2)."""
         return rest.json_body(read.read(self.obj, self._query(params, 'get')))
 
-    @_client_errors
+    @_params
     def HEAD(self, params):  # pylint: disable=invalid-name
         """GET without the body (the query still runs, as upstream)."""
         read.read(self.obj, self._query(params, 'get'))
         cherrypy.response.headers['Content-Type'] = rest.JSON_TYPE
         return b''
 
-    @_client_errors
+    @_params
     def PUT(self, params):  # pylint: disable=invalid-name
         """Create one object or a list of them (spec 4.3)."""
         if params:
             LOGGER.debug('PUT %s ignores parameters %s', self.obj.name, sorted(params))
         return self._written(write.create(self.obj, cherrypy.request.json))
 
-    @_client_errors
+    @_params
     def POST(self, params):  # pylint: disable=invalid-name
         """Update the rows the query selects (spec 4.4)."""
         query = self._query(params, 'update')
         return self._written(write.update(self.obj, query, cherrypy.request.json))
 
-    @_client_errors
+    @_params
     def DELETE(self, params):  # pylint: disable=invalid-name
         """Soft-delete, or with ``force`` remove, the rows the query selects (spec 4.5)."""
         return self._written(write.delete(self.obj, self._query(params, 'delete')))

@@ -31,7 +31,9 @@ def test_paging_and_ordering(md_api):
     assert [k['_id'] for k in md_api.get('keywords', page + '2')] == [5, 7]
     assert [k['_id'] for k in md_api.get('keywords', page + '0')] == [1, 3]
     assert [k['_id'] for k in md_api.get('keywords', page + '3')] == [9]
-    assert [k['_id'] for k in md_api.get('keywords', '_id=3&_id_operator=gt')] == [3]
+    # _id takes operators like any other field (upstream ignored _id_operator)
+    assert [k['_id'] for k in md_api.get('keywords', '_id=3&_id_operator=gt')] == [5, 7, 9]
+    assert [k['_id'] for k in md_api.get('keywords', '_id=3&_id=9&_id_operator=in')] == [3, 9]
     assert md_api.get('keywords', 'items_per_page=0&page_number=1') == []
     # pagination only applies when both parameters are present
     assert len(md_api.get('keywords', 'items_per_page=2')) == 5

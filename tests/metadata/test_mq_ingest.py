@@ -39,7 +39,15 @@ BAD_DOCUMENTS = [
     ('hashtype empty', _bad(6, hashtype=''), 'Invalid metadata for file 5000'),
     ('hashtype upper', _bad(7, hashtype='SHA1'), 'Invalid metadata for file 5001'),
     ('hashsum short', _bad(6, hashsum='abc'), 'hashsum must be 40 hex digits'),
-    ('hashsum not hex', _bad(6, hashsum='z' * 40), 'not hexadecimal'),
+    ('hashsum not hex', _bad(6, hashsum='z' * 40), 'not plain hexadecimal'),
+    ('hashsum 0x', _bad(6, hashsum='0x' + 'a' * 38), 'not plain hexadecimal'),
+    ('hashsum underscore', _bad(6, hashsum='a_' * 20), 'not plain hexadecimal'),
+    ('hashsum sign', _bad(6, hashsum='+' + 'a' * 39), 'not plain hexadecimal'),
+    ('hashsum spaces', _bad(6, hashsum=' ' + 'a' * 38 + ' '), 'not plain hexadecimal'),
+    ('mtime year 1', _bad(6, mtime='0001-01-01T00:00:00'), 'before 1900'),
+    ('ctime 1899', _bad(6, ctime='1899-12-31T23:59:59'), 'before 1900'),
+    ('project surrogate', _bad(1, value='x\ud800'), 'not valid Unicode'),
+    ('tkv value NUL', _bad(3, value='a\u0000b'), 'NUL'),
     ('mimetype', _bad(6, mimetype='bogus'), 'mimetype'),
     ('bad mtime', _bad(6, mtime='not a date'), 'mtime'),
     ('bad size', _bad(6, size='big'), 'size'),
@@ -105,6 +113,9 @@ def test_ingest_writes_everything_and_one_event_after_commit(api, receiver):
     assert sorted(values[t['value']] for t in tkv) == ['9606', 'foo']
     fkv = api.get('file_key_value', 'file=34')
     assert len(fkv) == 1 and values[fkv[0]['value']] == '5.66%'
+    # new keys and values get display_name "" as upstream (not a copy of the text)
+    assert {v['display_name'] for v in api.get('values')} == {''}
+    assert [k['display_name'] for k in api.get('keys', 'key=count')] == ['']
 
 
 def test_duplicate_ids_are_400_and_write_nothing(api, receiver):

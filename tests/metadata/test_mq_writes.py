@@ -43,10 +43,12 @@ def test_tkvupload_is_atomic_and_idempotent(api, receiver):
         'temp_f': '27', 'ncbi_taxonomy_id': '9606', 'organism_name': 'Homo_sapiens',
         'ok': 'True'}
     assert api.get('tkvinfo/values_for_key/organism_name') == {'Homo_sapiens': [67, 68]}
-    assert len(api.get('keys', 'key=organism_name')) == 1
+    assert [k['display_name'] for k in api.get('keys', 'key=organism_name')] == ['']
+    assert [v['display_name'] for v in api.get('values', 'value=Homo_sapiens')] == ['']
     assert len(api.get('trans_key_value', 'transaction=68')) == 2
     receiver.quiet(0.2)     # no events for tkvupload (spec 13.4)
-    for bad in ([], 'x', {'67': ['a']}, {'67': {'k': None}}, {'x': {'k': 1}}):
+    for bad in ([], 'x', {'67': ['a']}, {'67': {'k': None}}, {'x': {'k': 1}},
+                {'67': {'k\ud800': 'v'}}, {'67': {'k': 'a\x00b'}}):
         assert_json_error(api.request('POST', 'tkvupload/upload_entries', body=bad), 400)
     assert api.request('GET', 'tkvupload/upload_entries').status_code == 405
 
@@ -130,7 +132,7 @@ def test_doi_update(api, receiver):
         ('bob', 'application/xml', 400, 'Bad Request: Invalid XML Document'),
         (OSTI.format(count=1, doi=DOI), 'application/json', 415,
          'Expected an entity of content type application/xml, text/xml'),
-        (OSTI.format(count=1, doi=DOI), 'application/xml; charset=utf-8', 415, 'text/xml'),
+        (OSTI.format(count=1, doi=DOI), 'text/plain; charset=utf-8', 415, 'text/xml'),
         (OSTI.format(count=1, doi=DOI), '', 415, 'application/xml'),
     ]
     for raw, content_type, status, words in cases:
@@ -146,6 +148,13 @@ def test_doi_update(api, receiver):
     assert resp.status_code == 200, resp.text
     receiver.take(1)
     assert api.get('doi_entries', 'doi=' + DOI)[0]['status'] == 'pending'
+    # media type parameters are not part of the type
+    for content_type in ('application/xml; charset=utf-8', 'Text/XML ;charset="UTF-8"'):
+        resp = api.request('POST', 'doiupload/update', raw=xml,
+                           headers={'Content-Type': content_type})
+        assert resp.status_code == 200, (content_type, resp.text)
+        receiver.take(1)
+    assert api.get('doi_entries', 'doi=' + DOI)[0]['status'] == 'completed'
 
 
 def test_doi_update_modified_time(api, receiver):

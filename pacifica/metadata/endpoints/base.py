@@ -12,8 +12,7 @@ import cherrypy
 
 from pacifica.common import rest
 
-from ..queries import InputError, NotFound
-from ..queries.reasons import ApiError
+from ..queries.coerce import check_request
 
 
 def args(vpath, params, *names):
@@ -33,17 +32,16 @@ def args(vpath, params, *names):
 
 
 def endpoint(func):
-    """Wrap a handler: JSON out, and the query layer's errors as JSON 4xx responses."""
+    """Wrap a handler: path segments as a list, the query string as a dict, JSON out.
+
+    Every path segment and parameter passes the one text check first. The query layer's
+    errors are ServiceErrors (with upstream's reason phrases where the
+    contract has them); the common error handler answers them.
+    """
     @functools.wraps(func)
     def wrapper(self, *vpath, **params):
-        try:
-            result = func(self, list(vpath), params)
-        except ApiError as exc:
-            raise cherrypy.HTTPError('{} {}'.format(exc.status, exc.reason),
-                                     exc.message) from None
-        except (InputError, NotFound) as exc:
-            raise cherrypy.HTTPError(exc.status, str(exc)) from None
-        return rest.json_body(result)
+        check_request(vpath, params)
+        return rest.json_body(func(self, list(vpath), params))
     return wrapper
 
 

@@ -1,10 +1,15 @@
 """``PUT /ingest`` (spec 13)."""
+from ..body import MAX_INGEST_OBJECTS
 from ..queries import ingest as ingest_queries
 from .base import Leaf, args, body, endpoint
 
 
 class Ingest(Leaf):
     """Store one upload; events go out after the commit."""
+
+    # an upload's document has one object per file and pair: a larger bound than elsewhere
+    _cp_config = {'tools.metadata_json_in.on': True,
+                  'tools.metadata_json_in.max_objects': MAX_INGEST_OBJECTS}
 
     def __init__(self, notifier):
         self.notifier = notifier

@@ -48,8 +48,9 @@ class Update(Leaf):
     def POST(self, vpath, params):  # pylint: disable=invalid-name
         """Apply the first record of the document."""
         args(vpath, params)
+        # the media type without its parameters ("application/xml; charset=utf-8")
         content_type = cherrypy.request.headers.get('Content-Type', '')
-        if content_type not in XML_TYPES:
+        if content_type.split(';', 1)[0].strip().lower() not in XML_TYPES:
             fail(415, 'Unsupported Media Type',
                  'Expected an entity of content type {}'.format(', '.join(XML_TYPES)))
         raw = cherrypy.request.body.read()

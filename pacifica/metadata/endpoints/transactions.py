@@ -1,4 +1,6 @@
 """``/transactioninfo`` and ``/summaryinfo`` (spec 6, 7)."""
+from pacifica.common import rest
+
 from ..queries import reporting
 from ..queries import transactions as tq
 from ..queries.reasons import fail
@@ -52,8 +54,9 @@ class MultiSearch(Leaf):
     @endpoint
     def GET(self, vpath, params):  # pylint: disable=invalid-name
         """Transaction details of a project and instrument group within a date range."""
-        found = args(vpath, params, 'project_id', 'instrument_group_id', 'start_time',
-                     'end_time')
+        args(vpath, params)   # query parameters only: an extra segment is a 404
+        found = {name: rest.single(name, params.get(name)) for name in (
+            'project_id', 'instrument_group_id', 'start_time', 'end_time')}
         return reporting.multisearch(found, self.zone)
 
 

@@ -10,16 +10,16 @@ user/project/instrument JSON), people (/userinfo, /projectinfo, /instrumentinfo)
 transactions (/transactioninfo), reporting (/summaryinfo and the report-like
 /transactioninfo paths), keyvalues (/fileinfo, /tkvinfo, /tkvupload), doi (/doiupload),
 migrate (/migrate), objectinfo (/objectinfo); reasons holds their reason-phrase errors.
+
+The errors are :class:`pacifica.common.errors.ServiceError` subclasses: they carry their
+status, and the common error handler answers them; no handler translates them by hand.
 """
+from pacifica.common import errors
 
 
-class InputError(ValueError):
+class InputError(errors.BadRequest):
     """The client sent something unusable: HTTP 400, the message says what and where."""
 
-    status = 400
 
-
-class NotFound(LookupError):
+class NotFound(errors.NotFound):
     """Nothing matched an update or soft delete: HTTP 404."""
-
-    status = 404

@@ -10,8 +10,10 @@ from collections import defaultdict
 from pacifica.common.database import peewee
 
 from ..orm import (Groups, InstrumentGroup, ProjectUser, Projects, UserGroup, Users)
+from .reasons import fail
 
 IN_CHUNK = 5000
+MAX_TERMS = 32
 TERM_SPLIT = re.compile(r'[+ ,;]+')
 
 
@@ -23,8 +25,13 @@ def chunks(items, size=IN_CHUNK):
 
 
 def terms_of(text):
-    """Search terms: split on any run of ``+``, space, ``,`` or ``;``."""
-    return [term for term in TERM_SPLIT.split(text or '') if term]
+    """Search terms: split on any run of ``+``, space, ``,`` or ``;``; at most
+    :data:`MAX_TERMS` of them (each one adds a clause to the query)."""
+    terms = [term for term in TERM_SPLIT.split(text or '') if term]
+    if len(terms) > MAX_TERMS:
+        fail(400, 'Bad Request', 'at most {} search terms are accepted, got '
+             '{}'.format(MAX_TERMS, len(terms)))
+    return terms
 
 
 def contains(field, term):

@@ -138,13 +138,48 @@ def _parse_text(name, value, max_length):
 
 
 def check_text(name, value):
-    """Refuse text no database can hold: NUL characters, unpaired surrogates."""
+    """Refuse text no database can hold or compare: NUL characters, unpaired surrogates.
+
+    This is the one text check: every string of a request passes it at the door
+    (:func:`check_request`, :func:`check_json`), and coercion repeats it for values that
+    reach a column by other ways (the admin commands).
+    """
     if '\x00' in value:
-        raise InputError('{!r}: NUL characters cannot be stored'.format(name))
+        raise InputError('{!r}: NUL characters are not accepted'.format(name))
     try:
         value.encode('utf-8')
     except UnicodeEncodeError:
-        raise InputError('{!r}: not valid Unicode text'.format(name)) from None
+        raise InputError('{!r}: not valid Unicode text (an unpaired surrogate)'.format(
+            name)) from None
+
+
+def check_request(vpath, params):
+    """:func:`check_text` on every path segment and query parameter (names and values)."""
+    for position, segment in enumerate(vpath, 1):
+        check_text('path segment {}'.format(position), segment)
+    for name, value in params.items():
+        check_text('a parameter name', name)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                check_text(name, item)
+
+
+def check_json(document):
+    """:func:`check_text` on every string of a parsed JSON document, keys included; the
+    message names where (``[3].relationship_name``). Iterative: depth costs no stack."""
+    pending = [('', document)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            check_text(where or 'body', value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                place = '{}.{}'.format(where, key) if where else key
+                check_text(place, key)
+                pending.append((place, item))
+        elif isinstance(value, list):
+            pending.extend(('{}[{}]'.format(where, index), item)
+                           for index, item in enumerate(value))
 
 
 def _parse_uuid(name, value):

@@ -117,6 +117,14 @@ def _date(text):
         fail(400, 'Bad Request', 'Bad Request: {!r} is not a date'.format(text))
 
 
+def _fits(what, text):
+    """Refuse text longer than its varchar(255) column (PostgreSQL would fail the whole
+    request, SQLite would store it whole)."""
+    if text is not None and len(text) > MAX_TEXT:
+        fail(400, 'Bad Request', 'Bad Request: {} is {} characters long; the limit is '
+             '{}'.format(what, len(text), MAX_TEXT))
+
+
 def _parse_osti(raw):
     try:
         root = ElementTree.fromstring(raw)
@@ -139,13 +147,17 @@ def _parse_osti(raw):
                 author[field] = (node.text or '').strip() if node is not None else None
             author['first_name'] = author['first_name'] or ''
             author['last_name'] = author['last_name'] or ''
+            for tag, field in AUTHOR_FIELDS:
+                _fits('<{}>'.format(tag), author[field])
             authors.append(author)
     info = {}
     for child in record:
         text = (child.text or '').strip()
         if not text:
             continue
+        _fits('the element name <{}...>'.format(child.tag[:20]), child.tag)
         info[child.tag] = _date(text) if 'date' in child.tag else text[:MAX_TEXT]
+    _fits('the status attribute', record.get('status'))
     return {'doi': doi_node.text.strip(), 'status': (record.get('status') or '').lower(),
             'released': (record.get('released') or '').lower() == 'y',
             'authors': authors, 'info': info}

@@ -88,12 +88,17 @@ def _operator(params, name, allowed):
 
 
 class _Parser:
-    """Consumes parameters, remembering which ones it understood."""
+    """Consumes parameters, remembering which ones it understood.
 
-    def __init__(self, obj, params, family):
+    On writes (``strict``) an empty value is not a filter (it would match every row still
+    holding a column default): it is a 400 naming the parameter.
+    """
+
+    def __init__(self, obj, params, family, strict=False):
         self.obj = obj
         self.params = params
         self.family = family
+        self.strict = strict
         self.used = set()
         self.conditions = []
 
@@ -101,60 +106,81 @@ class _Parser:
         """Mark parameters as understood."""
         self.used.update(n for n in names if n in self.params)
 
+    def value(self, key):
+        """The single value of ``key``; refused when empty on a write."""
+        raw = self.params[key]
+        if self.strict and (raw == '' or (isinstance(raw, list) and '' in raw)):
+            raise InputError('{!r} is empty: an empty value is not a filter on a write '
+                             '(leave the parameter out, or give the value it must '
+                             'match)'.format(key))
+        return raw
+
     def visibility(self):
-        """``deleted`` absent: live rows only; empty: all rows; a datetime: that second."""
+        """``deleted`` absent: live rows only; empty: all rows; a datetime (and optionally
+        ``deleted_operator``): the rows deleted then."""
         model = self.obj.model
-        self.take('deleted', 'deleted_operator')
         if 'deleted' not in self.params:
             return model.deleted.is_null()
+        self.take('deleted', 'deleted_operator')
         value = _single('deleted', self.params['deleted'])
         if value == '':
+            if 'deleted_operator' in self.params:
+                raise InputError("'deleted_operator' needs a date in 'deleted' (an empty "
+                                 "'deleted' means rows deleted or not)")
             return None
-        return model.deleted == parse_datetime('deleted', value)
+        op = _operator(self.params, 'deleted', tuple(_COMPARE))
+        return _COMPARE[op](model.deleted, parse_datetime('deleted', value))
 
     def temporal(self, name, field):
         """A date or datetime filter: any comparison, or ``between`` ``<f>_0`` and ``<f>_1``."""
-        self.take(name, name + '_operator', name + '_0', name + '_1')
         if name not in self.params:
             return
+        self.take(name, name + '_operator', name + '_0', name + '_1')
         op = _operator(self.params, name, tuple(_COMPARE) + ('between',))
         if op == 'between':
             bounds = []
             for key in (name + '_0', name + '_1'):
                 if key not in self.params:
                     raise InputError('{!r}: the between operator needs {!r}'.format(name, key))
-                bounds.append(coerce(key, field, _single(key, self.params[key]), 'query'))
+                bounds.append(coerce(key, field, _single(key, self.value(key)), 'query'))
             self.conditions.append(field.between(*bounds))
             return
-        value = coerce(name, field, _single(name, self.params[name]), 'query')
+        value = coerce(name, field, _single(name, self.value(name)), 'query')
         self.conditions.append(_COMPARE[op](field, value))
 
     def identity(self):
-        """``_id``: equality on the ``id`` key; refused where there is no such key (D4)."""
-        self.take('_id', '_id_operator')
+        """``_id``: the ``id`` key, with ``_id_operator`` like any other field; refused where
+        there is no such key (D4)."""
         if '_id' not in self.params:
             return
+        self.take('_id', '_id_operator')
         if not self.obj.has_id:
             raise InputError("'_id' is not a key of {} (use {})".format(
                 self.obj.name, ', '.join(f.name for f in self.obj.pk_fields)))
-        field = self.obj.fields['id']
-        self.conditions.append(field == coerce('_id', field, _single('_id', self.params['_id']),
-                                               'query'))
+        self._compare('_id', '_id', self.obj.fields['id'], tuple(_COMPARE) + tuple(_MULTI))
 
     def attribute(self, name, field):
-        """A field filter, by name or its ``<name>_id`` alias (the plain name wins)."""
+        """A field filter, by name or its ``<name>_id`` alias; both with different values
+        is a 400 (which one was meant cannot be known)."""
         alias = name + '_id'
-        self.take(name, alias, name + '_operator')
-        key = name if name in self.params else alias if alias in self.params else None
-        if key is None:
+        present = [key for key in (name, alias) if key in self.params]
+        if not present:
             return
+        self.take(name, alias, name + '_operator')
+        if len(present) == 2 and self.params[name] != self.params[alias]:
+            raise InputError('{!r} and {!r} name the same field with different values; '
+                             'give one of them'.format(name, alias))
         allowed = tuple(_COMPARE) + tuple(_MULTI)
         if is_text(field):
             allowed += tuple(_TEXT)
+        self._compare(name, present[0], field, allowed)
+
+    def _compare(self, name, key, field, allowed):
+        """The condition ``field <name_operator> params[key]``."""
         op = _operator(self.params, name, allowed)
         if op in _POSTGRES_ONLY and self.family != 'postgresql':
             raise InputError('{!r}: operator {!r} needs PostgreSQL'.format(name, op))
-        raw = self.params[key]
+        raw = self.value(key)
         if op in _MULTI:
             if not isinstance(raw, list):
                 raise InputError('{!r}: operator {!r} needs the parameter repeated '
@@ -181,13 +207,35 @@ class _Parser:
         return value
 
 
+_MODIFIERS = ('_operator', '_0', '_1')
+
+
+def _refuse_unknown(obj, unknown):
+    """A write names only what it understood: an operator or bound without its filter
+    (``_id_operator=ne`` alone) would widen the match, so it is refused like a typo."""
+    for key in unknown:
+        for suffix in _MODIFIERS:
+            base = key[:-len(suffix)]
+            if not key.endswith(suffix) or not base:
+                continue
+            if base in obj.fields or base in ('_id', 'created', 'updated', 'deleted'):
+                raise InputError('{!r} was given without {!r}: it has nothing to '
+                                 'apply to'.format(key, base))
+            if base.endswith('_id') and base[:-3] in obj.fields:
+                raise InputError('{!r}: the operator of {!r} (or its alias {!r}) is '
+                                 'spelled {!r}'.format(key, base[:-3], base,
+                                                       base[:-3] + suffix))
+    raise InputError('unknown parameter{} for {}: {}'.format(
+        's' if len(unknown) > 1 else '', obj.name, ', '.join(map(repr, unknown))))
+
+
 def parse(obj, params, mode='get', family='sqlite'):
     """Parse ``params`` (CherryPy's dict of str or list of str) for ``obj``.
 
     ``mode`` is ``get``, ``update`` or ``delete``; the last two refuse unknown parameters and
     a query with no filter at all (D1).
     """
-    parser = _Parser(obj, params, family)
+    parser = _Parser(obj, params, family, strict=mode != 'get')
     visible = parser.visibility()
     model = obj.model
     for name in ('created', 'updated'):
@@ -202,6 +250,11 @@ def parse(obj, params, mode='get', family='sqlite'):
     query = Query(where=None, filtered=bool(parser.conditions) or (
         visible is not None and 'deleted' in params))
     parser.take(*GET_SETTINGS)
+    paging = [name for name in ('page_number', 'items_per_page') if name in params]
+    if mode != 'get' and paging:
+        # a write acts on every selected row: paging would not narrow it, only mislead
+        raise InputError('{} cannot limit a write: it acts on every row the filters '
+                         'select'.format(' and '.join(map(repr, paging))))
     if mode == 'get':
         query.recursion_depth = _int_setting(params, 'recursion_depth', 1, 0, 1)
         query.recursion_limit = _int_setting(params, 'recursion_limit', 1000, 0)
@@ -222,8 +275,7 @@ def parse(obj, params, mode='get', family='sqlite'):
     if unknown and mode == 'get':
         LOGGER.debug('ignoring unknown parameters on %s: %s', obj.name, unknown)
     elif unknown:
-        raise InputError('unknown parameter{} for {}: {}'.format(
-            's' if len(unknown) > 1 else '', obj.name, ', '.join(map(repr, unknown))))
+        _refuse_unknown(obj, unknown)
     if mode != 'get' and not query.filtered:
         raise InputError('refusing to {} every row of {}: give at least one filter'.format(
             mode, obj.name))

@@ -10,6 +10,7 @@ statements per chunk of bind parameters). Events are returned, to be sent after 
 import datetime
 import hashlib
 import numbers
+import re
 
 from dateutil import parser as date_parser
 
@@ -31,6 +32,8 @@ FILE_KEYS = ('_id', 'name', 'subdir', 'ctime', 'mtime', 'size', 'mimetype', 'has
 MIME_PREFIXES = ('application/', 'audio/', 'font/', 'example/', 'image/', 'message/',
                  'model/', 'multipart/', 'mulitpart/', 'text/', 'video/')
 MAX_TEXT = 255
+MIN_YEAR = 1900          # file times before this are refused
+HEX = re.compile(r'[0-9a-fA-F]+')
 MAX_BIGINT = 2 ** 63 - 1
 IN_CHUNK = 5000          # ids bound in one IN list
 SQL_VARIABLES = 30000    # bind parameters in one INSERT (SQLite allows 32766)
@@ -136,16 +139,19 @@ def _file(index, entry):
     if not isinstance(hashsum, str) or len(hashsum) != HEX_LENGTHS[hashtype]:
         raise InputError(bad + 'hashsum must be {} hex digits for {}'.format(
             HEX_LENGTHS[hashtype], hashtype))
-    try:
-        int(hashsum, 16)
-    except ValueError:
-        raise InputError(bad + 'hashsum {!r} is not hexadecimal'.format(hashsum)) from None
+    if not HEX.fullmatch(hashsum):
+        # int(x, 16) would take "0x..", "_", a sign or spaces: the proxy could never serve it
+        raise InputError(bad + 'hashsum {!r} is not plain hexadecimal'.format(hashsum))
     times = {}
     for key in ('ctime', 'mtime'):
         try:
             times[key] = parse_time(entry[key])
         except (ValueError, OverflowError, OSError):
             raise InputError(bad + '{} {!r} is not a date'.format(key, entry[key])) from None
+        if times[key].year < MIN_YEAR:
+            # a year-1 time turns into year 0 in a western reporting zone: refused at the
+            # door rather than stored to trouble every report that meets it
+            raise InputError(bad + '{} {!r} is before {}'.format(key, entry[key], MIN_YEAR))
     size = entry['size']
     try:
         if isinstance(size, bool) or not isinstance(size, (numbers.Real, str)):
@@ -249,7 +255,8 @@ def vocabulary(model, column, texts, now):
     load(texts)
     missing = [text for text in texts if text not in ids]
     if missing:
-        rows = [{column: text, 'display_name': text, 'description': '', 'encoding': 'UTF8',
+        # display_name "" as upstream's ingest and tkvupload leave it
+        rows = [{column: text, 'display_name': '', 'description': '', 'encoding': 'UTF8',
                  'created': now, 'updated': now} for text in missing]
         for chunk in _chunks(rows, SQL_VARIABLES // 6):
             model.insert_many(chunk).execute()

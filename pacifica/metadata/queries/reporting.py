@@ -17,20 +17,21 @@ from pacifica.common.database import peewee
 from ..orm import Files, InstrumentGroup, Instruments, Projects, TransSIP, Users
 from .blocks import chunks, live
 from .reasons import fail
-from .transactions import DATE_ONLY, end_bound, parse_when, whole_number
+from .transactions import DATE_ONLY, convert, end_bound, end_of_day, parse_when, whole_number
 
 UTC = datetime.timezone.utc
 OLDEST = datetime.datetime(1997, 1, 1)
 
 
 def to_local(value, zone):
-    """A stored naive-UTC datetime as naive wall-clock time in ``zone``."""
-    return value.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+    """A stored naive-UTC datetime as naive wall-clock time in ``zone`` (clamped to the
+    calendar: a row stored in year 1 still reads)."""
+    return convert(value.replace(tzinfo=UTC), zone)
 
 
 def to_utc(value, zone):
-    """A naive wall-clock time in ``zone`` as naive UTC."""
-    return value.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+    """A naive wall-clock time in ``zone`` as naive UTC (clamped to the calendar)."""
+    return convert(value.replace(tzinfo=zone), UTC)
 
 
 def _ids(body, what, numeric):
@@ -60,9 +61,9 @@ def _report_time(text, default, zone, end=False):
     except (ValueError, OverflowError, TypeError):
         return default
     if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC).replace(tzinfo=None)
+        return convert(parsed, UTC)
     if end and DATE_ONLY.match(text):
-        parsed += datetime.timedelta(days=1) - datetime.timedelta(microseconds=1)
+        parsed = end_of_day(parsed)
     return to_utc(parsed, zone)
 
 

@@ -28,6 +28,7 @@ SEARCH_PARAMS = ('project', 'project_id', 'instrument', 'instrument_id', 'reques
                  'user', 'user_id', 'person', 'person_id', 'submitter', 'submitter_id',
                  'item_count', 'page')
 DEFAULT_ITEM_COUNT = 100
+MAX_OFFSET = 2 ** 63 - 1   # OFFSET is a bigint in the database
 
 
 def whole_number(text):
@@ -42,6 +43,19 @@ def whole_number(text):
     return None
 
 
+def convert(stamp, zone):
+    """The aware datetime ``stamp`` as naive wall-clock time in ``zone``.
+
+    Near the ends of the calendar the conversion can leave it (year 1 at +05:00 is year 0
+    in UTC): the result is then clamped to the first or last representable instant, which
+    is what such a value means as a bound, and the best a report can show of a stored one.
+    """
+    try:
+        return stamp.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:
+        return datetime.datetime.min if stamp.year < 5000 else datetime.datetime.max
+
+
 def parse_when(text, name):
     """A permissive date/time (``2017-07-01``, ``Mon Jul 12 00:00:00 2017``) as naive UTC;
     a 400 naming ``name`` when it is not a date."""
@@ -50,15 +64,23 @@ def parse_when(text, name):
     except (ValueError, OverflowError, TypeError):
         fail(400, 'Bad Request', '{} {!r} is not a date'.format(name, text))
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        parsed = convert(parsed, datetime.timezone.utc)
     return parsed
+
+
+def end_of_day(parsed):
+    """The last microsecond of ``parsed``'s day (the calendar's last one at its end)."""
+    try:
+        return parsed + datetime.timedelta(days=1) - datetime.timedelta(microseconds=1)
+    except OverflowError:
+        return datetime.datetime.max
 
 
 def end_bound(text, name):
     """An inclusive end: a bare date covers that whole day (spec 18.9)."""
     parsed = parse_when(text, name)
     if DATE_ONLY.match(text):
-        parsed += datetime.timedelta(days=1) - datetime.timedelta(microseconds=1)
+        parsed = end_of_day(parsed)
     return parsed
 
 
@@ -291,9 +313,12 @@ def search(option, params):
     details = option != 'list'
     item_count = _count_param(params, 'item_count', DEFAULT_ITEM_COUNT)
     page = _count_param(params, 'page', 1)
+    offset = item_count * (page - 1)
+    if offset > MAX_OFFSET:
+        fail(400, 'Bad Request', "'item_count' times 'page' is beyond the last row "
+             '(the offset must fit a bigint)')
     where = _search_where(params)
     total = TransSIP.select().where(where).count()
-    offset = item_count * (page - 1)
     page_rows = list(TransSIP.select(TransSIP.id, TransSIP.submitter, TransSIP.updated)
                      .where(where).order_by(TransSIP.id.desc())
                      .limit(item_count).offset(offset).tuples())

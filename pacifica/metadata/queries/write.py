@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 
 from pacifica.common.database import family_of, peewee
+from pacifica.common.errors import TooLarge
 
 from ..events import Event
 from ..orm import DB, Relationships, utc_now
@@ -17,6 +18,7 @@ from .coerce import coerce
 DUPLICATE_MESSAGE = ('Could not insert records [ID: {}] due to duplicated ID values. '
                      'Remove or change the duplicated id values')
 NOTHING_SELECTED = "Get args didn't select any objects."
+MAX_PUT_ELEMENTS = 100000   # objects per PUT (the JSON reader's bound is the same)
 SQL_VARIABLES = 30000   # below SQLite's 32766 and PostgreSQL's 65535 bind parameters
 LOOKUP_CHUNK = 5000
 
@@ -118,9 +120,6 @@ def _check_references(obj, values_list):
 
 # -- PUT --------------------------------------------------------------------------------
 def _new_row(obj, item, keys, now, names):
-    if not isinstance(item, dict):
-        raise InputError('every element of a PUT body must be a JSON object, got {}'.format(
-            type(item).__name__ if item is not None else 'null'))
     if item.get('_id', 0) is None and isinstance(obj.fields.get('id'), peewee.AutoField):
         item = {k: v for k, v in item.items() if k != '_id'}   # null _id: let the sequence pick
     values = _values(obj, item, keys)
@@ -231,12 +230,24 @@ def create(obj, body):
         raise InputError('a PUT body must be a JSON object or an array of objects')
     if not items:
         return None
+    if len(items) > MAX_PUT_ELEMENTS:
+        raise TooLarge('a PUT takes at most {} objects, got {}; send them in smaller '
+                       'parts'.format(MAX_PUT_ELEMENTS, len(items)))
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):   # before any row is built
+            raise InputError('every element of a PUT body must be a JSON object, got {} '
+                             'at [{}]'.format(type(item).__name__ if item is not None
+                                              else 'null', index))
     keys = _body_keys(obj)
     if not obj.has_id:
         keys.pop('_id', None)  # D4: ignored on tables whose _id is not a key
     now = utc_now()
     names = set()
-    rows = [_new_row(obj, item, keys, now, names) for item in items]
+    rows = items
+    for index, item in enumerate(items):
+        # in place: each body object is released as its row replaces it, so a large PUT
+        # holds one copy of its data, not two
+        rows[index] = _new_row(obj, item, keys, now, names)
     try:
         with transaction():
             _resolve_names(rows, names)
