@@ -12,9 +12,9 @@ import time
 import cherrypy
 
 from pacifica.common import rest, sendfile
-from pacifica.common.errors import ServiceError
+from pacifica.common.errors import BadRequest, NotFound, ServiceError, TooLarge
 
-from .backend import ArchiveError, InvalidRequest, parse_time
+from .backend import MTIME_RANGE, parse_time
 
 ALLOW = 'DELETE, GET, HEAD, PATCH, POST, PUT'
 READ_BLOCK = 1 << 20
@@ -32,8 +32,25 @@ def _add_allow():
     cherrypy.response.headers['Allow'] = ALLOW
 
 
-def _http_error(exc):
-    return cherrypy.HTTPError(exc.status, str(exc))
+def _body_length(request, what):
+    """The request's declared body length. A body must come with exactly one plain
+    Content-Length: a chunked one is refused (411) before any of it is read, so that no
+    upload of unknown length is ever stored (the protocol requires Content-Length)."""
+    headers = request.headers
+    length_text = headers.get('Content-Length')
+    if 'Transfer-Encoding' in headers:
+        if length_text is not None:
+            raise BadRequest('a request may not carry both Content-Length and '
+                             'Transfer-Encoding')
+        raise ServiceError('{} needs Content-Length: the archive does not accept chunked '
+                           'uploads'.format(what), status=411)
+    if length_text is None:
+        raise ServiceError('Content-Length is required: the archive stores only uploads '
+                           'whose complete length is known', status=411)
+    text = length_text.strip()
+    if not text.isascii() or not text.isdigit():
+        raise BadRequest('Content-Length {!r} is not a byte count'.format(length_text[:32]))
+    return int(text)
 
 
 def parse_byte_range(value, size):
@@ -41,7 +58,7 @@ def parse_byte_range(value, size):
     is cut at the end of the file, as upstream."""
     match = _BYTE_RANGE.match(value)
     if not match:
-        raise InvalidRequest('Invalid byte range format (int-int) given {!r}'.format(value[:64]))
+        raise BadRequest('Invalid byte range format (int-int) given {!r}'.format(value[:64]))
     start, finish = int(match.group(1)), int(match.group(2))
     start = min(start, size)
     return start, max(0, min(finish, size) - start)
@@ -91,10 +108,7 @@ class ArchiveResource(rest.StatusRoot):
         if not segments:
             return super().GET()
         fileid = segments[0]   # upstream ignores extra segments on GET
-        try:
-            handle, info = self.backend.open(fileid)
-        except ArchiveError as exc:
-            raise _http_error(exc) from None
+        handle, info = self.backend.open(fileid)
         size = info.st_size
         response = cherrypy.response
         start, length = 0, size
@@ -105,18 +119,15 @@ class ArchiveResource(rest.StatusRoot):
                 header = cherrypy.request.headers.get('Range')
                 parsed = parse_range_header(header, size) if header else None
                 if parsed == (None, None):
-                    response.headers['Content-Range'] = 'bytes */{}'.format(size)
-                    raise cherrypy.HTTPError(416, 'Range {!r} cannot be satisfied for a file of '
-                                                  '{} bytes'.format(header[:64], size))
+                    raise ServiceError('Range {!r} cannot be satisfied for a file of {} '
+                                       'bytes'.format(header[:64], size), status=416,
+                                       headers={'Content-Range': 'bytes */{}'.format(size)})
                 if parsed is not None:
                     start, length = parsed
                     response.status = 206
                     response.headers['Content-Range'] = 'bytes {}-{}/{}'.format(
                         start, start + length - 1, size)
-        except ArchiveError as exc:
-            handle.close()
-            raise _http_error(exc) from None
-        except (cherrypy.HTTPError, ServiceError):
+        except ServiceError:
             handle.close()
             raise
         response.headers['Content-Type'] = 'application/octet-stream'
@@ -134,9 +145,7 @@ class ArchiveResource(rest.StatusRoot):
         headers['Content-Type'] = rest.JSON_TYPE
         try:
             info = self.backend.stat(fileid)
-        except ArchiveError as exc:
-            if exc.status != 404:
-                raise _http_error(exc) from None
+        except NotFound:
             # Upstream's designed not-found answer: every header present, none parseable,
             # so an old cartd fails cleanly on int() instead of on a missing key.
             cherrypy.response.status = 404
@@ -161,24 +170,16 @@ class ArchiveResource(rest.StatusRoot):
         """Store the raw request body as the file."""
         fileid = self._one_id(segments)
         request = cherrypy.request
-        length_text = request.headers.get('Content-Length')
-        if length_text is None:
-            raise cherrypy.HTTPError(411, 'Content-Length is required: the archive stores only '
-                                          'uploads whose complete length is known')
-        if not length_text.strip().isdigit():
-            raise rest.bad_request('Content-Length {!r} is not a byte count'.format(
-                length_text[:32]))
+        length = _body_length(request, 'PUT')
         modified = request.headers.get('Last-Modified')
         try:
             mtime = parse_time(modified) if modified is not None else time.time()
-        except ValueError:
-            raise rest.bad_request(
-                'Last-Modified {!r} is not a date (send an RFC 1123 date such as '
-                '"Sun, 06 Nov 1994 08:49:37 GMT")'.format(modified[:64])) from None
-        try:
-            written = self.backend.store(fileid, request.rfile, int(length_text), mtime)
-        except ArchiveError as exc:
-            raise _http_error(exc) from None
+        except ValueError as exc:
+            raise BadRequest(
+                'Last-Modified {!r} is not a date the archive can store ({}): send an RFC 1123 '
+                'date such as "Sun, 06 Nov 1994 08:49:37 GMT", or epoch seconds from {} to '
+                '{}'.format(modified[:64], exc, MTIME_RANGE[0], MTIME_RANGE[1] - 1)) from None
+        written = self.backend.store(fileid, request.rfile, length, mtime)
         cherrypy.response.status = 201
         return rest.json_body({'message': 'File added to archive', 'total_bytes': written})
 
@@ -189,10 +190,7 @@ class ArchiveResource(rest.StatusRoot):
     def POST(self, *segments, **_ignored):  # pylint: disable=invalid-name
         """Stage the file to disk: on POSIX it always is, so this checks that it exists."""
         fileid = self._one_id(segments)
-        try:
-            handle, _info = self.backend.open(fileid)
-        except ArchiveError as exc:
-            raise _http_error(exc) from None
+        handle, _info = self.backend.open(fileid)
         handle.close()
         return rest.json_body({'message': 'File was staged', 'file': fileid})
 
@@ -205,24 +203,21 @@ class ArchiveResource(rest.StatusRoot):
         request = cherrypy.request
         ctype = request.headers.get('Content-Type', '').split(';')[0].strip().lower()
         if ctype not in ('application/json', 'text/javascript'):
-            raise cherrypy.HTTPError(415, 'PATCH needs Content-Type: application/json')
-        length = request.headers.get('Content-Length', '')
-        if not length.isdigit():
-            raise cherrypy.HTTPError(411, 'Content-Length is required')
-        if int(length) > MAX_PATCH_BODY:
-            raise cherrypy.HTTPError(413, 'the PATCH body is limited to {} bytes'.format(
-                MAX_PATCH_BODY))
-        raw = request.rfile.read(int(length))
+            raise ServiceError('PATCH needs Content-Type: application/json', status=415)
+        length = _body_length(request, 'PATCH')
+        if length > MAX_PATCH_BODY:
+            raise TooLarge('the PATCH body is limited to {} bytes'.format(MAX_PATCH_BODY))
+        raw = request.rfile.read(length)
+        if len(raw) != length:
+            raise BadRequest('the PATCH body ended after {} of the {} bytes announced in '
+                             'Content-Length'.format(len(raw), length))
         try:
             body = json.loads(raw.decode('utf-8'))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise rest.bad_request('Invalid JSON document') from None
         if not isinstance(body, dict) or 'path' not in body:
             raise rest.bad_request('the PATCH body must be {"path": "<absolute source path>"}')
-        try:
-            self.backend.move_in(fileid, body['path'])
-        except ArchiveError as exc:
-            raise _http_error(exc) from None
+        self.backend.move_in(fileid, body['path'])
         return rest.json_body({'message': 'File Moved Successfully'})
 
     PATCH._cp_config = {'request.process_request_body': False}
@@ -231,10 +226,7 @@ class ArchiveResource(rest.StatusRoot):
     def DELETE(self, *segments, **_ignored):  # pylint: disable=invalid-name
         """Remove the file; 200 with an empty body, as upstream."""
         fileid = self._one_id(segments)
-        try:
-            self.backend.delete(fileid)
-        except ArchiveError as exc:
-            raise _http_error(exc) from None
+        self.backend.delete(fileid)
         return b''
 
 

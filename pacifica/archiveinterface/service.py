@@ -8,8 +8,9 @@ import os
 import sys
 
 from pacifica.common.cli import AdminCommand, Service, StartupError
+from pacifica.common.errors import ServiceError
 
-from .backend import ArchiveError, PosixBackend
+from .backend import PosixBackend
 from .config import BACKEND_TYPES, KEYS
 from .rest import make_root
 
@@ -75,7 +76,7 @@ def _delete(context, args):
     for fileid in args.files:
         try:
             store.delete(fileid)
-        except ArchiveError as exc:
+        except ServiceError as exc:
             print('pacifica-archiveinterface-cmd: {}'.format(exc), file=sys.stderr)
             code = 1
     return code

@@ -14,6 +14,9 @@ import time
 
 import requests
 
+from pacifica.common import metrics
+from pacifica.common.errors import BadRequest, NotFound, ServiceError, Unavailable
+
 LOGGER = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
@@ -26,27 +29,12 @@ HASH_HEX_LENGTHS = {
 }
 
 
-class PeerError(Exception):
-    """A failure to answer with ``status`` and a JSON ``message``."""
+class PeerError(ServiceError):
+    """Metadata or the archive answered badly: 502 unless told otherwise (504 too slow).
+    A peer that cannot be reached is the shared :class:`Unavailable` (503, Retry-After), a
+    missing file or a malformed hash the shared :class:`NotFound` / :class:`BadRequest`."""
 
     status = 502
-
-    def __init__(self, message, status=None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
-
-
-class NotFound(PeerError):
-    """No file has that hash, or the archive does not hold it."""
-
-    status = 404
-
-
-class BadRequest(PeerError):
-    """The hash type or sum is malformed."""
-
-    status = 400
 
 
 class TransferAborted(Exception):
@@ -54,7 +42,8 @@ class TransferAborted(Exception):
 
 
 def check_hash(hashtype, hashsum):
-    """Validate the two path segments; returns ``(hashtype, hashsum)`` normalised."""
+    """Validate the two path segments; returns ``(hashtype, hashsum)`` in lower case, the
+    case metadata stores them in (an upper-case sum is the same sum)."""
     algorithm = hashtype.lower()
     if algorithm not in HASH_HEX_LENGTHS:
         raise BadRequest('unknown hash type {!r}; use one of {}'.format(
@@ -64,7 +53,7 @@ def check_hash(hashtype, hashsum):
     if len(digits) != length or not all(c in '0123456789abcdef' for c in digits):
         raise BadRequest('a {} hash sum is {} hexadecimal digits, got {!r}'.format(
             algorithm, length, hashsum[:140]))
-    return algorithm, hashsum
+    return algorithm, digits
 
 
 def content_disposition(name):
@@ -100,10 +89,10 @@ class Peers:
         try:
             return self.session.get(url, timeout=self.timeout, **kwargs)
         except requests.ConnectionError as exc:
-            raise PeerError('{} cannot be reached at {}'.format(what, url), 503) from exc
+            raise Unavailable('{} cannot be reached at {}'.format(what, url)) from exc
         except requests.Timeout as exc:
             raise PeerError('{} did not answer within {} s'.format(what, self.timeout),
-                            504) from exc
+                            status=504) from exc
         except requests.RequestException as exc:
             raise PeerError('{} request failed: {}'.format(what, exc)) from exc
 
@@ -140,7 +129,7 @@ class Peers:
             resp = self.session.head('{}/{}'.format(self.archive_url, file_id),
                                      timeout=self.timeout)
         except requests.ConnectionError as exc:
-            raise PeerError('the archive interface cannot be reached', 503) from exc
+            raise Unavailable('the archive interface cannot be reached') from exc
         except requests.RequestException as exc:
             raise PeerError('the archive interface HEAD failed: {}'.format(exc)) from exc
         self._archive_status(resp, file_id)
@@ -236,7 +225,9 @@ def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK):
         if held is not None:
             yield held
         LOGGER.debug('streamed %d bytes in %.3f s', received, time.monotonic() - started)
+        metrics.inc('pacifica_proxy_sent_bytes_total', received)
     except TransferAborted as exc:
+        metrics.inc('pacifica_proxy_hash_failures_total')
         LOGGER.error('transfer aborted: %s', exc)
         raise
     except (requests.RequestException, OSError) as exc:
@@ -257,7 +248,7 @@ def wait_for_metadata(url, attempts, wait, sleep=time.sleep):
             resp = requests.get(url, timeout=10)
             if resp.status_code == 200:
                 return
-            last = PeerError('{} answered {}'.format(url, resp.status_code), 503)
+            last = PeerError('{} answered {}'.format(url, resp.status_code), status=503)
         except requests.RequestException as exc:
             last = exc
         if attempt < attempts:

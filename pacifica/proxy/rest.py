@@ -5,11 +5,14 @@ from urllib.parse import quote
 import cherrypy
 
 from pacifica.common import rest
+from pacifica.common.errors import ServiceError
 
 from .fetch import (PeerError, TransferAborted, check_hash, content_disposition,
                     verified_stream)
 
-_RANGE = re.compile(r'^bytes=(\d*)-(\d*)$')
+# Thirty digits are more than any file size; a longer number is not a range we serve (and
+# int() of thousands of digits is refused by Python itself).
+_RANGE = re.compile(r'^bytes=([0-9]{0,30})-([0-9]{0,30})$')
 
 
 def parse_range(header, size):
@@ -22,8 +25,6 @@ def parse_range(header, size):
     if not match or not (match.group(1) or match.group(2)):
         return None
     first, last = match.group(1), match.group(2)
-    if len(first) > 19 or len(last) > 19:
-        return 'unsatisfiable'
     if first:
         start = int(first)
         stop = min(int(last) + 1, size) if last else size
@@ -50,8 +51,7 @@ def primed(stream):
     except StopIteration:
         return iter(())
     except TransferAborted as exc:
-        raise cherrypy.HTTPError(502, 'the archive did not deliver the file intact: {}'.format(
-            exc)) from None
+        raise PeerError('the archive did not deliver the file intact: {}'.format(exc)) from None
 
     def chain():
         yield first
@@ -75,38 +75,35 @@ class Files:
             raise rest.not_found()
         if len(path) < 2:
             raise rest.not_found('Missing parameters: hashsum')
-        try:
-            return check_hash(path[0], path[1])
-        except PeerError as exc:
-            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+        return check_hash(path[0], path[1])
 
     def _lookup(self, path):
         hashtype, hashsum = self._target(path)
-        try:
-            record = self.peers.find_file(hashtype, hashsum)
-        except PeerError as exc:
-            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+        record = self.peers.find_file(hashtype, hashsum)
         headers = cherrypy.response.headers
         headers['Content-Type'] = 'application/octet-stream'
-        headers['Content-Disposition'] = content_disposition(record['name'])
-        headers['ETag'] = '"{}"'.format(hashsum.lower())
+        headers['ETag'] = '"{}"'.format(hashsum)
         return hashtype, hashsum, record
+
+    @staticmethod
+    def _name(record):
+        """Name the download: only on an answer that is the file (or its headers), so that an
+        error document is never saved under the file's name (curl -OJ, browsers)."""
+        cherrypy.response.headers['Content-Disposition'] = content_disposition(record['name'])
 
     def _size(self, record):
         """The archive's size for the file, checked against metadata (unknown there: -1)."""
-        try:
-            size = self.peers.archive_size(record['_id'])
-        except PeerError as exc:
-            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+        size = self.peers.archive_size(record['_id'])
         if record['size'] >= 0 and size != record['size']:
-            raise cherrypy.HTTPError(502, 'the archive holds {} bytes for file {}, metadata '
-                                          'says {}'.format(size, record['_id'], record['size']))
+            raise PeerError('the archive holds {} bytes for file {}, metadata says {}'.format(
+                size, record['_id'], record['size']))
         return size
 
     def _accel(self, record):
         headers = cherrypy.response.headers
         headers['X-Accel-Redirect'] = '/archivei_accel/{}'.format(quote(str(record['_id'])))
         headers['Content-Length'] = '0'
+        self._name(record)
         return b''
 
     def HEAD(self, *path, **_params):  # pylint: disable=invalid-name
@@ -117,6 +114,7 @@ class Files:
         size = self._size(record)
         cherrypy.response.headers['Accept-Ranges'] = 'bytes'
         cherrypy.response.headers['Content-Length'] = str(size)
+        self._name(record)
         return b''
 
     def GET(self, *path, **_params):  # pylint: disable=invalid-name
@@ -129,25 +127,23 @@ class Files:
         headers['Accept-Ranges'] = 'bytes'
         wanted = parse_range(cherrypy.request.headers.get('Range'), size)
         if wanted == 'unsatisfiable':
-            headers['Content-Range'] = 'bytes */{}'.format(size)
-            raise cherrypy.HTTPError(416, 'the requested range is outside the file ({} '
-                                          'bytes)'.format(size))
+            raise ServiceError('the requested range is outside the file ({} bytes)'.format(
+                size), status=416, headers={'Content-Range': 'bytes */{}'.format(size)})
         start, stop = wanted if wanted else (None, None)
-        try:
-            resp = self.peers.open_stream(record['_id'], start, stop)
-        except PeerError as exc:
-            raise cherrypy.HTTPError(exc.status, str(exc)) from None
+        resp = self.peers.open_stream(record['_id'], start, stop)
         cherrypy.response.stream = True
         if wanted:
+            # A part cannot be checked against the whole file's hash; its length is.
+            body = primed(verified_stream(resp, stop - start))
             cherrypy.response.status = 206
             headers['Content-Range'] = 'bytes {}-{}/{}'.format(start, stop - 1, size)
             headers['Content-Length'] = str(stop - start)
-            # A part cannot be checked against the whole file's hash; its length is.
-            return primed(verified_stream(resp, stop - start))
-        headers['Content-Length'] = str(size)
-        if self.verify:
-            return primed(verified_stream(resp, size, hashtype, hashsum))
-        return primed(verified_stream(resp, size))
+        else:
+            body = primed(verified_stream(resp, size, *((hashtype, hashsum) if self.verify
+                                                         else ())))
+            headers['Content-Length'] = str(size)
+        self._name(record)
+        return body
 
 
 class Root(rest.StatusRoot):

@@ -6,7 +6,9 @@ concurrent updates of the row, so no two requests (threads, uWSGI workers or sep
 service instances sharing the database) can read the same value. A new mode is created with
 an insert that ignores a concurrent insert of the same mode, then the update runs again.
 """
+from pacifica.common import metrics
 from pacifica.common.database import TRANSIENT_ERRORS, connection_lost, quote, write_lock
+from pacifica.common.errors import BadRequest
 from pacifica.common.rest import MAX_BIGINT
 
 from .orm import DB, UniqueIndex
@@ -15,8 +17,9 @@ MAX_MODE_LENGTH = 255
 FIRST_INDEX = 0  # PROJECT CONTRACT: a new mode starts at 0 (upstream code started at 1)
 
 
-class RangeExhausted(ValueError):
-    """The mode's counter cannot move ``range`` further within a signed 64-bit integer."""
+class RangeExhausted(BadRequest):
+    """The mode's counter cannot move ``range`` further within a signed 64-bit integer (400:
+    a smaller range may still fit)."""
 
 
 _STATEMENTS = {}
@@ -84,5 +87,6 @@ def allocate(mode, count):
         new_next = _allocate(mode, count)
     if new_next is None:
         raise RangeExhausted('mode {!r} cannot hand out {} more ids'.format(mode, count))
+    metrics.inc('pacifica_uniqueid_ids_allocated_total', count, mode=mode)
     return new_next - count, new_next - 1
 

@@ -1,8 +1,8 @@
 """The POSIX backend without HTTP: the id-to-path layout and the date parser."""
 import pytest
 
-from pacifica.archiveinterface.backend import (InvalidRequest, PosixBackend, id2filename,
-                                               parse_time)
+from pacifica.archiveinterface.backend import PosixBackend, id2filename, parse_time
+from pacifica.common.errors import BadRequest
 
 
 @pytest.mark.parametrize('number, path', [
@@ -36,14 +36,14 @@ def test_parse_time_honours_zone_and_rejects_garbage():
 @pytest.mark.parametrize('fileid', ['..', '.', '../x', 'a/b', '/x', '//x', 'a\x00b', '',
                                     'x' * 256, 'a+upload-1', 'ü'])
 def test_unsafe_ids_are_refused(tmp_path, fileid):
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(BadRequest):
         PosixBackend(str(tmp_path)).path(fileid)
 
 
 def test_id2filename_mode_needs_integers(tmp_path):
     backend = PosixBackend(str(tmp_path), use_id2filename=True)
     assert backend.path('1234') == str(tmp_path / 'd2' / '4d2')
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(BadRequest):
         backend.path('foo.txt')
 
 

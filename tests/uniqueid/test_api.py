@@ -103,13 +103,49 @@ def test_missing_mode_does_not_allocate_from_minus_one(server):
     assert take(server, '-1', 1) == (0, 0)
 
 
-def test_range_up_to_the_64bit_limit(server):
+def test_range_is_capped_by_max_range(server):
+    """The default [getid] max_range (1,000,000): one more is a 400 that reserves nothing,
+    so one request can no longer use up a mode."""
+    assert take(server, 'capped', 1000000) == (0, 999999)
+    for count in (1000001, 2 ** 63 - 1):
+        assert_json_error(getid(server, 'range={}&mode=capped'.format(count)), 400,
+                          "'range'", 'at most 1000000')
+    assert take(server, 'capped', 1) == (1000000, 1000000)
+
+
+def test_range_up_to_the_64bit_limit(module_db_url, tmp_path):
+    """With max_range raised to the bigint limit (UNIQUEID_MAX_RANGE), a mode can be filled
+    exactly to the last id and then refuses, without overflowing."""
+    from support import run_admin  # pylint: disable=import-outside-toplevel
     limit = 2 ** 63 - 1
-    assert take(server, 'huge', limit) == (0, limit - 1)
-    body = assert_json_error(getid(server, 'range=1&mode=huge'), 400, 'huge')
-    assert 'cannot hand out' in body['message']
-    assert take(server, 'huge2', limit - 10) == (0, limit - 11)
-    assert take(server, 'huge2', 10) == (limit - 10, limit - 1)
+    env = service_env(tmp_path, 'uniqueid', PEEWEE_URL=module_db_url,
+                      UNIQUEID_MAX_RANGE=limit)
+    assert run_admin('pacifica.uniqueid', ['dbsync'], env, cwd=str(tmp_path)).returncode == 0
+    wide = start_service('pacifica.uniqueid', tmp_path, env)
+    try:
+        assert take(wide, 'huge', limit) == (0, limit - 1)
+        body = assert_json_error(getid(wide, 'range=1&mode=huge'), 400, 'huge')
+        assert 'cannot hand out' in body['message']
+        assert take(wide, 'huge2', limit - 10) == (0, limit - 11)
+        assert take(wide, 'huge2', 10) == (limit - 10, limit - 1)
+    finally:
+        wide.stop()
+
+
+def test_bad_max_range_stops_start_up(tmp_path):
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    from support import free_port, run_admin  # pylint: disable=import-outside-toplevel
+    url = 'sqliteext:///' + str(tmp_path / 'x.sqlite3')
+    env = service_env(tmp_path, 'uniqueid', PEEWEE_URL=url)
+    assert run_admin('pacifica.uniqueid', ['dbsync'], env, cwd=str(tmp_path)).returncode == 0
+    for value in ('0', 'lots', str(2 ** 63)):
+        env = service_env(tmp_path, 'uniqueid', UNIQUEID_MAX_RANGE=value, PEEWEE_URL=url)
+        done = subprocess.run([sys.executable, '-m', 'pacifica.uniqueid', '-p',
+                               str(free_port())], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert done.returncode == 1, done.stderr
+        assert 'getid.max_range' in done.stderr and 'Traceback' not in done.stderr
 
 
 def test_head_reserves_nothing(server):
@@ -135,7 +171,11 @@ def test_odd_modes_are_just_names(server, mode):
 def test_unknown_paths_and_methods(server):
     assert_json_error(requests.get(server.url + '/blah', timeout=10), 404,
                       'Nothing matches the given URI')
-    assert_json_error(requests.get(server.url + '/getid/foo?range=1&mode=x', timeout=10), 404)
+    for extra in ('/getid/foo?range=1&mode=x', '/getid/extra?range=1&mode=methods',
+                  '/getid/a/b?mode=x'):
+        body = assert_json_error(requests.get(server.url + extra, timeout=10), 404,
+                                 'Nothing matches the given URI')
+        assert 'Multiple values' not in body['message']
     assert_json_error(requests.get(server.url + '/?x=1', timeout=10), 404,
                       'Unexpected query string parameters: x')
     assert_json_error(requests.delete(server.url + '/getid', timeout=10), 405)
