@@ -90,7 +90,7 @@ def parse_time(value):
             # email.utils trips over some malformed dates instead of returning None.
             raise ValueError('not an HTTP date') from exc
     if not math.isfinite(seconds) or not MTIME_RANGE[0] <= seconds < MTIME_RANGE[1]:
-        raise ValueError('outside the range the archive stores (1970 to 2242)')
+        raise ValueError('outside the range of times the archive stores')
     return seconds
 
 

@@ -176,9 +176,9 @@ class ArchiveResource(rest.StatusRoot):
             mtime = parse_time(modified) if modified is not None else time.time()
         except ValueError as exc:
             raise BadRequest(
-                'Last-Modified {!r} is not a date the archive can store ({}): send an RFC 1123 '
-                'date such as "Sun, 06 Nov 1994 08:49:37 GMT", or epoch seconds from {} to '
-                '{}'.format(modified[:64], exc, MTIME_RANGE[0], MTIME_RANGE[1] - 1)) from None
+                'Last-Modified {!r} is {}: send an RFC 1123 date such as "Sun, 06 Nov 1994 '
+                '08:49:37 GMT" from 1970 to 2242, or epoch seconds from {} to {}'.format(
+                    modified[:64], exc, MTIME_RANGE[0], MTIME_RANGE[1] - 1)) from None
         written = self.backend.store(fileid, request.rfile, length, mtime)
         cherrypy.response.status = 201
         return rest.json_body({'message': 'File added to archive', 'total_bytes': written})
