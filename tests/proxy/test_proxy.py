@@ -119,6 +119,31 @@ def test_hash_segments_are_case_insensitive(suite):
     assert resp.status_code == 200 and resp.content == data
 
 
+def test_upper_case_hash_sum_finds_the_file(suite):
+    data = FILES[101][1]
+    for hashsum in (sha1(data).upper(), sha1(data)[:20].upper() + sha1(data)[20:]):
+        resp = requests.get('{}/files/Sha1/{}'.format(suite['proxy'].url, hashsum), timeout=10)
+        assert resp.status_code == 200 and resp.content == data
+        assert resp.headers['ETag'] == '"{}"'.format(sha1(data))
+        assert requests.head('{}/files/SHA1/{}'.format(suite['proxy'].url, hashsum),
+                             timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize('method, file_id, headers, status', [
+    ('GET', 108, {}, 502), ('HEAD', 108, {}, 502),     # the archive's size is not metadata's
+    ('GET', 110, {}, 502),                               # the bytes do not hash to the sum
+    ('GET', 101, {'Range': 'bytes=500-'}, 416),
+])
+def test_error_answers_name_no_download(suite, method, file_id, headers, status):
+    """An error is never offered as the file: no Content-Disposition on any non-2xx, so
+    ``curl -OJ`` or a browser does not save the JSON error under the file's name."""
+    resp = fetch(suite, file_id, method, headers=headers)
+    assert resp.status_code == status
+    assert 'Content-Disposition' not in resp.headers
+    if method == 'GET':
+        assert_json_error(resp, status)
+
+
 def test_unknown_hash_is_404(suite):
     resp = requests.get('{}/files/sha1/{}'.format(suite['proxy'].url, '0' * 40), timeout=10)
     assert_json_error(resp, 404, 'File does not exist.')
