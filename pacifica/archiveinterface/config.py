@@ -5,7 +5,7 @@ Upstream read only ``[posix] use_id2filename`` from its INI and took the prefix 
 deployment can keep all of it in one file. ``-t`` / ``--prefix`` / ``--staging-root`` on the
 command line win over the file.
 """
-from pacifica.common.config import Key
+from pacifica.common.config import Key, server_keys
 
 BACKEND_TYPES = ('posix', 'hpss', 'hsmsideband')
 
@@ -19,3 +19,5 @@ KEYS = (
     Key('posix', 'staging_root', '', 'PAI_STAGING_ROOT',
         help='directory PATCH may move files from; empty disables PATCH'),
 )
+# Uploads of any size (as upstream's server.max_request_body_size: 0), long transfers.
+KEYS += server_keys('ARCHIVEINTERFACE', '0 B', body_timeout='60')

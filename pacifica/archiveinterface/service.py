@@ -62,10 +62,9 @@ def _on_start(context):
     import cherrypy  # pylint: disable=import-outside-toplevel
 
     context.extra['backend'] = backend(context)
-    # Uploads of any size; long transfers. A cpconfig file may still change these.
-    cherrypy.config.update({'server.max_request_body_size': 0,
-                            'server.socket_timeout': 60,
-                            'response.timeout': 3600})
+    # Long transfers (uploads of any size and their timeouts: the [server] keys). A cpconfig
+    # file may still change this.
+    cherrypy.config.update({'response.timeout': 3600})
     print('Pacifica Archive Interface Up and Running', flush=True)
 
 

@@ -7,7 +7,7 @@ it is empty (the default here) the broker is kombu's filesystem transport under
 """
 import os
 
-from pacifica.common.config import DATABASE_KEYS, Key
+from pacifica.common.config import DATABASE_KEYS, Key, server_keys
 
 CARTD_KEYS = (
     Key('cartd', 'transfer_size', '4 Mb', 'TRANSFER_SIZE', 'size',
@@ -43,7 +43,8 @@ CARTD_KEYS = (
              'or ./.pacifica/celery'),
 )
 
-KEYS = CARTD_KEYS + DATABASE_KEYS
+# The largest cart cartd accepts, 100 000 files at some 150 bytes of JSON each, is 15 MB.
+KEYS = CARTD_KEYS + DATABASE_KEYS + server_keys('CARTD', '16 Mb')
 
 
 def filesystem_broker_dir(config):

@@ -59,6 +59,8 @@ class Service:
     wait_for_dependencies: Optional[Callable[['Context'], None]] = None  # server CLI only
     extra_server_args: Optional[Callable[[argparse.ArgumentParser], None]] = None
     extra_admin_args: Optional[Callable[[argparse.ArgumentParser], None]] = None
+    # (path prefix, [server] key): a body limit other than max_request_body for those paths
+    body_limits: Sequence[Tuple[str, str]] = ()
 
     @property
     def env_prefix(self):
@@ -191,7 +193,7 @@ def prepare_server(service, argv=None):
     """Parse arguments, load config, wait for the database, check its schema and mount the
     app. Returns the Context; raises StartupError (and friends) with a one-line reason."""
     import cherrypy  # pylint: disable=import-outside-toplevel
-    from . import rest, sendfile  # pylint: disable=import-outside-toplevel
+    from . import httpserver, rest, sendfile  # pylint: disable=import-outside-toplevel
 
     args = server_parser(service).parse_args(argv)
     ini, cpconfig = service.default_config(), args.cpconfig
@@ -220,6 +222,7 @@ def prepare_server(service, argv=None):
                             'server.socket_port': service.port,
                             'engine.autoreload.on': False,
                             'log.screen': True})
+    cherrypy.config.update(httpserver.cherrypy_settings(context.config))
     if cpconfig:
         cherrypy.config.update(cpconfig)
     if args.address is not None:
@@ -232,7 +235,8 @@ def prepare_server(service, argv=None):
         database.request_tool(context.database, tool)
     rest.build_app(service.make_root(context), cpconfig, context.debug, tool)
     _check_port_free(cherrypy.config['server.socket_host'], cherrypy.config['server.socket_port'])
-    sendfile.install()   # file bodies go out with os.sendfile (archive GET, cart download)
+    # Framing, body limits, slow clients; file bodies go out with os.sendfile.
+    sendfile.install(httpserver.factory(context.config, service.body_limits))
     return context
 
 

@@ -75,12 +75,28 @@ def _parse_float(text: str) -> float:
         raise ValueError('not a number') from None
 
 
+def _parse_count(text: str) -> int:
+    value = _parse_int(text)
+    if value < 1:
+        raise ValueError('must be at least 1')
+    return value
+
+
+def _parse_seconds(text: str) -> float:
+    value = _parse_float(text)
+    if not 0 < value < float('inf'):
+        raise ValueError('must be a number of seconds above 0')
+    return value
+
+
 PARSERS: Dict[str, Callable[[str], Any]] = {
     'str': str,
     'int': _parse_int,
     'float': _parse_float,
     'bool': parse_bool,
     'size': parse_size,
+    'count': _parse_count,        # an integer >= 1
+    'seconds': _parse_seconds,    # a float > 0
 }
 
 
@@ -119,6 +135,10 @@ class Config:
     def get(self, section: str, name: str) -> Any:
         """The value of ``[section] name``; a key that was never declared is a programming error."""
         return self._values[(section, name)]
+
+    def has(self, section: str, name: str) -> bool:
+        """Whether the service declared ``[section] name``."""
+        return (section, name) in self._values
 
     def section(self, section: str) -> Dict[str, Any]:
         """All declared keys of one section as a dict."""
@@ -194,3 +214,26 @@ DATABASE_KEYS = (
         help='log every SQL statement'),
 )
 """The ``[database]`` keys every database-backed service shares."""
+
+
+def server_keys(prefix: str, max_request_body: str, body_timeout: str = '30',
+                header_timeout: str = '10', thread_pool: str = '16') -> Tuple[Key, ...]:
+    """The ``[server]`` keys of the common server shape (``pacifica-<service>``), with this
+    service's defaults and env vars named ``<PREFIX>_<KEY>`` (``UNIQUEID_THREAD_POOL``).
+
+    A CherryPy config file's ``server.max_request_body_size``, ``server.socket_timeout`` and
+    ``server.thread_pool`` still win over these, so existing deployment files keep working.
+    """
+    return (
+        Key('server', 'max_request_body', max_request_body, prefix + '_MAX_REQUEST_BODY',
+            'size', help='largest request body ("<number> <unit>", "0 B": no limit); a '
+                         'larger one is answered 413 before it is read'),
+        Key('server', 'header_timeout', header_timeout, prefix + '_HEADER_TIMEOUT', 'seconds',
+            help='seconds a request may take to send its headers (then 408), and that an '
+                 'idle keep-alive connection is kept'),
+        Key('server', 'body_timeout', body_timeout, prefix + '_BODY_TIMEOUT', 'seconds',
+            help='seconds each read of a request body or write of a response may wait'),
+        Key('server', 'thread_pool', thread_pool, prefix + '_THREAD_POOL', 'count',
+            help='worker threads answering requests (slow clients do not hold one while '
+                 'they send their headers)'),
+    )

@@ -114,6 +114,26 @@ def set_error_response(exc):
         response.headers[name] = value
 
 
+def strip_padding():
+    """Undo CherryPy's padding of short error pages to 512 bytes (for Internet Explorer 5's
+    "friendly" error pages): a JSON error body ends at its closing brace.
+
+    Runs as the ``before_finalize`` and ``after_error_response`` hooks, the two ways an error
+    page reaches the client.
+    """
+    import cherrypy  # pylint: disable=import-outside-toplevel
+    response = cherrypy.serving.response
+    if not str(response.status or '200').startswith(('4', '5')):
+        return
+    if not str(response.headers.get('Content-Type', '')).startswith('application/json'):
+        return
+    body = response.collapse_body()
+    trimmed = body.rstrip(b' ')
+    if len(trimmed) != len(body):
+        response.body = trimmed
+        response.headers['Content-Length'] = str(len(trimmed))
+
+
 def handle_error():
     """CherryPy ``request.error_response``: the one place an escaped exception is answered.
 

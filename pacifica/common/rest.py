@@ -131,6 +131,8 @@ def app_config(debug=False, db_tool=None):
         'error_page.default': error_page,
         'request.error_response': errors.handle_error,
         'tools.log_tracebacks.on': False,
+        'hooks.before_finalize': errors.strip_padding,
+        'hooks.after_error_response': errors.strip_padding,
     }
     if db_tool:
         conf['tools.{}.on'.format(db_tool)] = True
@@ -150,6 +152,8 @@ def build_app(root, cpconfig=None, debug=False, db_tool=None):
     app.config['/']['error_page.default'] = error_page
     app.config['/']['request.error_response'] = errors.handle_error
     app.config['/']['tools.log_tracebacks.on'] = False
+    app.config['/']['hooks.before_finalize'] = errors.strip_padding
+    app.config['/']['hooks.after_error_response'] = errors.strip_padding
     app.config['/']['request.show_tracebacks'] = bool(debug)
     cherrypy.tree.mount(app, '')
     return app

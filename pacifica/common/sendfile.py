@@ -130,18 +130,18 @@ def _gateway_class():
     return SendfileGateway
 
 
-def install():
-    """Make CherryPy's HTTP server (built from the current ``server.*`` config) send
-    :class:`FileRegion` chunks with sendfile. Call after the config is final, before the
-    engine starts."""
+def install(factory=None):
+    """Make CherryPy's HTTP server (built from the current ``server.*`` config, by
+    ``factory(cherrypy.server)`` when given) send :class:`FileRegion` chunks with sendfile.
+    Call after the config is final, before the engine starts."""
     import cherrypy  # pylint: disable=import-outside-toplevel
     from cheroot import wsgi  # pylint: disable=import-outside-toplevel
     from cherrypy import _cpwsgi_server  # pylint: disable=import-outside-toplevel
 
     server = cherrypy.server
-    if server.httpserver is not None or server.instance is not None or not hasattr(os, 'sendfile'):
+    if server.httpserver is not None or server.instance is not None:
         return
-    httpserver = _cpwsgi_server.CPWSGIServer(server)
-    if httpserver.gateway is wsgi.Gateway_10:
+    httpserver = (factory or _cpwsgi_server.CPWSGIServer)(server)
+    if hasattr(os, 'sendfile') and httpserver.gateway is wsgi.Gateway_10:
         httpserver.gateway = _gateway_class()
     server.httpserver = httpserver

@@ -1,5 +1,5 @@
 """Metadata's configuration keys (spec 7.2), declared once."""
-from pacifica.common.config import DATABASE_KEYS, Key
+from pacifica.common.config import DATABASE_KEYS, Key, server_keys
 
 KEYS = (
     Key('database', 'peewee_url',
@@ -41,4 +41,8 @@ KEYS = (
              '(upstream hard-coded America/Los_Angeles)'),
     Key('elasticsearch', 'url', 'http://127.0.0.1:9200', 'ELASTICSEARCH_URL',
         help='documented upstream; nothing reads it'),
-)
+    # An /ingest document of 100 000 files is about 30 MB (some 300 bytes per file record);
+    # every other body (object PUTs, uploads of key/values, DOIs) stays far below 4 MB.
+    Key('server', 'max_ingest_body', '64 Mb', 'METADATA_MAX_INGEST_BODY', 'size',
+        help='largest /ingest document (the other endpoints: max_request_body)'),
+) + server_keys('METADATA', '4 Mb')

@@ -16,4 +16,5 @@ SERVICE = Service(
     db_proxy=DB,
     schema=MetadataSchema,
     admin_commands=ADMIN_COMMANDS,
+    body_limits=(('/ingest', 'max_ingest_body'),),   # upload documents of many files
 )

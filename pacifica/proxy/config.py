@@ -1,5 +1,5 @@
 """The proxy's configuration keys (no database)."""
-from pacifica.common.config import Key
+from pacifica.common.config import Key, server_keys
 
 KEYS = (
     # Note the env names: ARCHIVEINTERFACE_URL here, ARCHIVE_INTERFACE_URL in cartd (upstream).
@@ -18,4 +18,4 @@ KEYS = (
         help='seconds to wait for metadata or the archive to answer (per read)'),
     Key('proxy', 'verify_hash', 'True', 'PROXY_VERIFY_HASH', 'bool',
         help='hash the bytes while streaming and abort the transfer on a mismatch'),
-)
+) + server_keys('PROXY', '64 Kb')   # GET and HEAD only

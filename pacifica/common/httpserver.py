@@ -1,0 +1,405 @@
+"""The HTTP server every service runs under its CLI: cheroot, as CherryPy builds it, with the
+framing, size and timing rules of the common ``[server]`` section.
+
+* **Framing** (request smuggling, connection desync): a request with both ``Content-Length``
+  and ``Transfer-Encoding``, with differing or malformed ``Content-Length`` values, with a
+  ``Transfer-Encoding`` in HTTP/1.0, or with a header name that has white space before its
+  colon is a 400. After the response to a request whose body was not read to its end (and
+  after any chunked request), the connection is closed, so unread body bytes can never be
+  parsed as the next request.
+* **Bounded bodies**: ``Content-Length`` over the limit of the request's path is answered 413
+  before a byte of the body is read; a chunked body is cut off with 413 at the limit.
+* **Slow clients**: cheroot reads a request's headers in a worker thread, so a dozen sockets
+  that trickle header lines used to hold every thread. Here a worker only takes what the
+  socket already holds, without waiting; until the header block is complete the connection
+  goes back to cheroot's selector, and a request whose headers take longer than
+  ``header_timeout`` gets a 408. Body reads and response writes wait at most
+  ``body_timeout`` seconds for each step.
+* **Errors cheroot answers itself** (malformed request line, bad Content-Length, 408, 413,
+  500) carry the same JSON body as every other error of the services.
+
+This leans on cheroot internals, listed here so an upgrade knows where to look: the
+``HTTPConnection``/``HTTPRequest`` classes and their ``communicate``, ``read_request_headers``
+(through ``header_reader``), ``respond``, ``send_headers`` and ``simple_response``;
+``makefile.StreamReader`` being ``_pyio.BufferedReader`` (its ``_read_buf``/``_read_pos``);
+``ConnectionManager.put`` asking ``rfile.has_data()``.
+"""
+import json
+import re
+import socket
+import time
+
+import cherrypy
+from cheroot import makefile
+from cheroot import server as cheroot_server
+from cherrypy import _cpwsgi_server
+
+HEADER_END = b'\r\n\r\n'
+_DIGITS = re.compile(rb'[0-9]{1,18}')   # 1*DIGIT, and small enough for any int column
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+# After a response that leaves request bytes unread, keep reading (and dropping) them for a
+# moment before closing: closing a socket with unread input makes the kernel send a reset,
+# which can destroy the response before the client has read it.
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 1 << 20
+
+
+class Answer(str):
+    """A message that carries the status cheroot must answer with (cheroot itself turns
+    every ``ValueError`` from the header reader into a 400)."""
+
+    def __new__(cls, status, message):
+        obj = super().__new__(cls, message)
+        obj.status = status
+        return obj
+
+
+def framing_problem(headers, lengths, http11):
+    """Why a request's framing headers are refused, as an :class:`Answer`, or None.
+
+    ``headers`` maps header names (title case, as cheroot keeps them) to values, ``lengths``
+    is every raw ``Content-Length`` value the request carried, and ``http11`` says whether the
+    request speaks HTTP/1.1 (the only version where ``Transfer-Encoding`` means anything).
+    """
+    coding = headers.get(b'Transfer-Encoding')
+    if coding is not None:
+        if lengths:
+            return Answer('400 Bad Request', 'a request may not carry both Content-Length '
+                                             'and Transfer-Encoding')
+        if not http11:
+            return Answer('400 Bad Request',
+                          'Transfer-Encoding is not allowed in an HTTP/1.0 request')
+        codings = [part.strip().lower() for part in coding.split(b',')]
+        unknown = [c for c in codings if c != b'chunked']
+        if unknown:
+            return Answer('501 Not Implemented', 'Transfer-Encoding {!r} is not supported; '
+                                                 'send the body chunked or with a '
+                                                 'Content-Length'.format(_text(unknown[0])))
+        if len(codings) != 1:
+            return Answer('400 Bad Request', 'Transfer-Encoding names chunked more than once')
+    values = set()
+    for raw in lengths:
+        for part in raw.split(b','):
+            part = part.strip(b' \t')
+            if not _DIGITS.fullmatch(part):
+                return Answer('400 Bad Request',
+                              'Malformed Content-Length Header: {!r}'.format(_text(raw)))
+            values.add(int(part))
+    if len(values) > 1:
+        return Answer('400 Bad Request', 'the request carries differing Content-Length '
+                                         'values: {}'.format(', '.join(map(str, sorted(values)))))
+    return None
+
+
+def _text(raw, limit=64):
+    text = raw.decode('latin-1') if isinstance(raw, bytes) else str(raw)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+def error_body(status, message):
+    """The JSON error document, the same shape :func:`pacifica.common.rest.error_page` gives."""
+    return json.dumps({'status': status, 'message': message, 'traceback': '',
+                       'version': cherrypy.__version__}).encode('utf-8')
+
+
+class _RecordingHeaders(dict):
+    """A header dict that remembers every value a non-joined header was given.
+
+    cheroot keeps only the last of two ``Content-Length`` lines (and folds continuation lines
+    into the value); the framing check needs to see all of them.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.lengths = []
+
+    def __setitem__(self, key, value):
+        if key == b'Content-Length':
+            self.lengths.append(value)
+        super().__setitem__(key, value)
+
+
+class _StrictHeaderReader(cheroot_server.HeaderReader):
+    """cheroot's header reader, refusing names that are not HTTP tokens.
+
+    cheroot strips ``"Transfer-Encoding : chunked"`` to a valid header that a front proxy may
+    ignore; RFC 9112 requires a 400 for white space before the colon.
+    """
+
+    def _transform_key(self, key_name):
+        if not _TOKEN.fullmatch(key_name):
+            raise ValueError('Illegal header name {!r}'.format(_text(key_name)))
+        return super()._transform_key(key_name)
+
+
+_HEADER_READER = _StrictHeaderReader()
+
+
+class _ChunkedBody(cheroot_server.ChunkedRFile):
+    """cheroot's chunked body reader, over its limit always with ``MaxSizeExceeded`` (which
+    CherryPy answers 413): a chunk whose announced size crosses the limit raised a plain
+    ``IOError`` there, a 500."""
+
+    def _fetch(self):
+        try:
+            super()._fetch()
+        except OSError as exc:
+            if exc.args != ('Request Entity Too Large',):
+                raise
+            raise cheroot_server.errors.MaxSizeExceeded('Request Entity Too Large',
+                                                        self.maxlen) from None
+
+
+class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
+    """One request: the framing checks, the per-path body limit and JSON for cheroot's own
+    error answers."""
+
+    def __init__(self, server, conn):
+        super().__init__(server, conn)
+        self.header_reader = self._read_headers
+        self.body_limit = 0
+
+    def _read_headers(self, rfile, hdict):
+        seen = _RecordingHeaders()
+        _HEADER_READER(rfile, seen)
+        hdict.update(seen)
+        problem = framing_problem(seen, seen.lengths,
+                                  self.response_protocol == 'HTTP/1.1')
+        if problem is not None:
+            raise ValueError(problem)
+        self.body_limit = self.server.body_limit(getattr(self, 'path', b''))
+        length = int(seen.lengths[0].split(b',')[0]) if seen.lengths else 0
+        if self.body_limit and length > self.body_limit:
+            raise ValueError(Answer('413 Request Entity Too Large',
+                                    'the request body is {} bytes; the limit for this path '
+                                    'is {} bytes'.format(length, self.body_limit)))
+        return hdict
+
+    def respond(self):
+        """Frame the body with this path's limit, then run the application."""
+        if self.chunked_read:
+            self.rfile = _ChunkedBody(self.conn.rfile, self.body_limit)
+        else:
+            length = int(self.inheaders.get(b'Content-Length', b'0').split(b',')[0])
+            self.rfile = cheroot_server.KnownLengthRFile(self.conn.rfile, length)
+        self.server.gateway(self).respond()
+        if self.ready:
+            self.ensure_headers_sent()
+        if self.chunked_write:
+            self.conn.wfile.write(b'0\r\n\r\n')
+
+    def body_read_to_end(self):
+        """Whether nothing of this request's body is left on the connection.
+
+        A chunked body never counts as read to its end: cheroot stops at the last chunk and
+        leaves the trailer section, which it would then parse as the next request.
+        """
+        if self.chunked_read:
+            return False
+        return getattr(self.rfile, 'remaining', 0) <= 0
+
+    def send_headers(self):
+        """Close the connection after this response unless the body was read to its end
+        (cheroot would keep it open after a chunked body, or read what is left of a
+        Content-Length body at the client's pace)."""
+        if not self.body_read_to_end():
+            self.close_connection = True
+            self.conn.drain_before_close = True
+        super().send_headers()
+
+    def simple_response(self, status, msg=''):
+        """Answer with the JSON error document and close the connection."""
+        if isinstance(msg, Answer):
+            status = msg.status
+        status = str(status)
+        if isinstance(msg, bytes):
+            msg = msg.decode('latin-1')
+        body = error_body(status, str(msg or status[4:]))
+        head = ['{} {}'.format(self.server.protocol, status),
+                'Content-Length: {}'.format(len(body)),
+                'Content-Type: application/json',
+                'Connection: close']
+        self.close_connection = True
+        self.conn.drain_before_close = True
+        data = ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1')
+        if getattr(self, 'method', None) != b'HEAD':
+            data += body
+        try:
+            self.conn.wfile.write(data)
+        except OSError as exc:
+            if exc.args[0] not in cheroot_server.errors.socket_errors_to_ignore:
+                raise
+
+
+class _HeaderGatheringReader(makefile.StreamReader):
+    """cheroot's socket reader with a way to take what has arrived without waiting."""
+
+    def __init__(self, sock, mode='rb', bufsize=makefile.io.DEFAULT_BUFFER_SIZE):
+        super().__init__(sock, mode, bufsize)
+        self._sock = sock
+        self.header_limit = 0
+
+    def pending(self):
+        """The bytes received but not yet consumed."""
+        return self._read_buf[self._read_pos:]
+
+    def fill_now(self, size=65536):
+        """Append what the socket holds right now: the byte count, 0 at end of stream, or
+        None when nothing has arrived."""
+        timeout = self._sock.gettimeout()
+        self._sock.settimeout(0.0)
+        try:
+            data = self._sock.recv(size)
+        except (BlockingIOError, InterruptedError):
+            return None
+        finally:
+            self._sock.settimeout(timeout)
+        if data:
+            with self._read_lock:
+                self._read_buf = self._read_buf[self._read_pos:] + data
+                self._read_pos = 0
+        return len(data)
+
+    def headers_ready(self):
+        """Whether a whole header block (or more than cheroot accepts) is buffered."""
+        pending = self.pending()
+        return HEADER_END in pending or (self.header_limit and len(pending) > self.header_limit)
+
+    def has_data(self):
+        """cheroot's "run this connection again at once": only for a complete header block,
+        so a half-sent request waits in the selector instead of in a worker."""
+        return self.headers_ready()
+
+
+def _makefile(sock, mode='r', bufsize=makefile.io.DEFAULT_BUFFER_SIZE):
+    if 'r' in mode:
+        return _HeaderGatheringReader(sock, mode, bufsize)
+    return makefile.MakeFile(sock, mode, bufsize)
+
+
+class PacificaConnection(cheroot_server.HTTPConnection):
+    """A connection whose requests reach a worker only once their headers are complete."""
+
+    RequestHandlerClass = PacificaRequest
+
+    def __init__(self, server, sock, makefile_=makefile.MakeFile):
+        # TLS sockets come with the adapter's own file class: keep it (and cheroot's
+        # blocking header reads) for those.
+        super().__init__(server, sock, _makefile if makefile_ is makefile.MakeFile
+                         else makefile_)
+        self.drain_before_close = False
+        self._header_started = None
+        if isinstance(self.rfile, _HeaderGatheringReader):
+            self.rfile.header_limit = server.max_request_header_size
+
+    def communicate(self):
+        """Serve one request once its headers are in; True keeps the connection."""
+        if isinstance(self.rfile, _HeaderGatheringReader):
+            state = self._gather_headers()
+            if state is not None:
+                return state
+        self._header_started = None
+        self.socket.settimeout(self.server.body_timeout)
+        return super().communicate()
+
+    def _gather_headers(self):
+        """None when the request can be parsed now, True to wait for more bytes in the
+        selector, False to drop the connection."""
+        while True:
+            if self.rfile.headers_ready():
+                return None
+            pending = self.rfile.pending()
+            now = time.monotonic()
+            if pending and self._header_started is None:
+                self._header_started = now
+            if (self._header_started is not None
+                    and now - self._header_started > self.server.header_timeout):
+                request = self.RequestHandlerClass(self.server, self)
+                request.simple_response('408 Request Timeout',
+                                        'the request headers took more than {:g} s'.format(
+                                            self.server.header_timeout))
+                return False
+            got = self.rfile.fill_now()
+            if got is None:
+                return True
+            if got == 0:
+                # The client closed: a partial request gets cheroot's 400, nothing is quiet.
+                return None if pending else False
+
+    def close(self):
+        """Close, first draining (for a moment) request bytes the response left unread."""
+        if self.drain_before_close:
+            self.drain_before_close = False
+            _drain(self.socket)
+        super().close()
+
+
+def _drain(sock):
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + LINGER_SECONDS
+        left = LINGER_BYTES
+        while left > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            sock.settimeout(remaining)
+            data = sock.recv(min(left, 65536))
+            if not data:
+                return
+            left -= len(data)
+    except OSError:
+        pass
+
+
+class PacificaServer(_cpwsgi_server.CPWSGIServer):
+    """CherryPy's cheroot server (built from ``cherrypy.server``) with the rules above.
+
+    ``socket_timeout`` of ``cherrypy.server`` is the header and keep-alive idle timeout;
+    ``max_request_body_size`` the default body limit; ``body_limits`` gives larger (or
+    smaller) limits to path prefixes, as ``((b'/ingest', 64 << 20),)``.
+    """
+
+    def __init__(self, server_adapter=None, body_timeout=30.0, body_limits=()):
+        super().__init__(server_adapter or cherrypy.server)
+        self.ConnectionClass = PacificaConnection
+        self.header_timeout = float(self.timeout)
+        self.body_timeout = float(body_timeout)
+        self.default_body_limit = self.max_request_body_size
+        # The requests enforce the limit themselves, per path.
+        self.max_request_body_size = 0
+        self.body_limits = tuple((prefix.rstrip(b'/'), int(limit))
+                                 for prefix, limit in body_limits)
+
+    def body_limit(self, path):
+        """The body limit in bytes (0: none) for a request path."""
+        path = path or b''
+        for prefix, limit in self.body_limits:
+            if path == prefix or path.startswith(prefix + b'/'):
+                return limit
+        return self.default_body_limit
+
+
+# -- from the service's [server] keys -------------------------------------------------------
+def cherrypy_settings(config):
+    """The ``server.*`` CherryPy settings of a service's ``[server]`` keys (a CherryPy file
+    applied after these may still change them)."""
+    if not config.has('server', 'thread_pool'):
+        return {}
+    return {'server.max_request_body_size': config.get('server', 'max_request_body'),
+            'server.socket_timeout': config.get('server', 'header_timeout'),
+            'server.thread_pool': config.get('server', 'thread_pool')}
+
+
+def factory(config, body_limits=()):
+    """``factory(cherrypy.server)`` builds the :class:`PacificaServer` for a service's config;
+    ``body_limits`` pairs path prefixes with the ``[server]`` key of their own limit."""
+    timeout = config.get('server', 'body_timeout') if config.has('server', 'body_timeout') \
+        else 30.0
+    limits = tuple((prefix.encode('utf-8'), config.get('server', key))
+                   for prefix, key in body_limits)
+
+    def build(server_adapter):
+        return PacificaServer(server_adapter, body_timeout=timeout, body_limits=limits)
+    return build
