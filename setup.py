@@ -5,12 +5,13 @@ from setuptools import find_namespace_packages, setup
 BASE = ['cherrypy>=18.8', 'requests>=2.28']
 DATABASE = ['peewee>=4.5,<5']
 POSTGRES = ['psycopg2-binary>=2.9']
+METRICS = ['prometheus-client>=0.17']          # GET /api/metrics on every service
 EXTRAS = {
-    'uniqueid': DATABASE,
-    'metadata': DATABASE + ['python-dateutil>=2.8'],
-    'cartd': DATABASE + ['celery>=5.3'],
-    'proxy': [],
-    'archiveinterface': [],
+    'uniqueid': DATABASE + METRICS,
+    'metadata': DATABASE + METRICS + ['python-dateutil>=2.8'],
+    'cartd': DATABASE + METRICS + ['celery>=5.3'],
+    'proxy': METRICS,
+    'archiveinterface': METRICS,
     'postgres': POSTGRES,
     'redis': ['redis>=4.5'],                   # a Redis broker for cartd's Celery
     'uwsgi': ['uwsgi>=2.0.22'],

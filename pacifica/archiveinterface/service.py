@@ -9,6 +9,7 @@ import sys
 
 from pacifica.common.cli import AdminCommand, Service, StartupError
 from pacifica.common.errors import ServiceError
+from pacifica.common.operations import Probes, directory_check
 
 from .backend import PosixBackend
 from .config import BACKEND_TYPES, KEYS
@@ -85,6 +86,11 @@ def _delete_args(parser):
     parser.add_argument('files', nargs='+', metavar='FILE', help='file ids')
 
 
+def _ready_checks(context):
+    """The archive root is a directory this process can write to."""
+    return (directory_check('archive', context.extra['backend'].prefix),)
+
+
 SERVICE = Service(
     name='archiveinterface',
     title='Archive Interface',
@@ -97,4 +103,5 @@ SERVICE = Service(
     extra_admin_args=_backend_args,
     admin_commands=(AdminCommand('delete', 'remove files from the archive', _delete,
                                  _delete_args, needs_database=False),),
+    operations=Probes(checks=_ready_checks),
 )

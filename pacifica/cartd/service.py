@@ -2,6 +2,7 @@
 import os
 
 from pacifica.common.cli import Service, StartupError
+from pacifica.common.operations import Check, Probes, directory_check, http_check
 
 from .admin import COMMANDS
 from .config import KEYS
@@ -20,6 +21,39 @@ def _on_start(context):
     tasks.configure(context.config, create_dirs=True)
 
 
+def _broker_probe(context):
+    """The Celery broker accepts a connection (the filesystem one: its queue is writable)."""
+    def probe():
+        from . import tasks  # pylint: disable=import-outside-toplevel
+        settings = tasks.celery_settings(context.config)
+        if 'broker_transport_options' in settings:
+            return directory_check('broker', settings['broker_transport_options'][
+                'data_folder_in']).probe()
+        with tasks.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=0, timeout=1)
+        return None
+    return probe
+
+
+def _ready_checks(context):
+    """Besides the database: the broker, the archive and the cart volume."""
+    return (Check('broker', _broker_probe(context)),
+            http_check('archive', context.config.get('archiveinterface', 'url')),
+            directory_check('volume', context.config.get('cartd', 'volume_path')))
+
+
+def _cart_gauges(_context):
+    """Carts that are not deleted, by state, read from the database at each scrape."""
+    from pacifica.common.database import peewee  # pylint: disable=import-outside-toplevel
+    from .orm import BUNDLING, DB, ERROR, READY, STAGING, WAITING, Cart  # pylint: disable=import-outside-toplevel
+    counts = dict.fromkeys((str(s) for s in (WAITING, STAGING, BUNDLING, READY, ERROR)), 0)
+    with DB.connection_context():
+        rows = (Cart.select(Cart.status, peewee.fn.COUNT(Cart.id))
+                .where(Cart.deleted_date.is_null()).group_by(Cart.status).tuples())
+        counts.update((str(status), count) for status, count in rows)
+    return [('pacifica_cartd_carts', {'state': state}, count) for state, count in counts.items()]
+
+
 SERVICE = Service(
     name='cartd',
     title='Cartd Interface',
@@ -31,4 +65,5 @@ SERVICE = Service(
     schema=CartSchema,
     admin_commands=COMMANDS,
     on_start=_on_start,
+    operations=Probes(checks=_ready_checks, gauges=_cart_gauges),
 )

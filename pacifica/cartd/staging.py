@@ -22,6 +22,8 @@ import uuid
 from collections import namedtuple
 from datetime import timedelta
 
+from pacifica.common import metrics
+
 from . import bundle, carts
 from .archive import ArchiveClient, Terminal, Transient, short
 from .orm import (BUNDLING, DB, FILE_ERROR, FILE_STAGED, READY, STAGING, WAITING, Cart,
@@ -166,11 +168,14 @@ class Stager:
                 return min(MAX_POLL_DELAY, self.redrive_after / 3.0, 0.5 * 2 ** attempt)
             target = self._pull(row, cart, status)
         except Terminal as exc:
+            metrics.observe('pacifica_cartd_staging_seconds', time.time() - started, result='error')
             self.fail(file_id, str(exc))
             return None
         except Transient:
             carts.touch(cart.id)   # a retry is coming: the cart is not abandoned
             raise
+        metrics.observe('pacifica_cartd_staging_seconds', time.time() - started, result='staged')
+        metrics.inc('pacifica_cartd_staged_bytes_total', status.size)
         done = Pulled(file_id, cart.id, target)
         if pulled is not None:
             pulled.append(done)

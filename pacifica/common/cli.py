@@ -59,6 +59,7 @@ class Service:
     wait_for_dependencies: Optional[Callable[['Context'], None]] = None  # server CLI only
     extra_server_args: Optional[Callable[[argparse.ArgumentParser], None]] = None
     extra_admin_args: Optional[Callable[[argparse.ArgumentParser], None]] = None
+    operations: Any = None            # operations.Probes: readiness checks, scrape gauges
     # (path prefix, [server] key): a body limit other than max_request_body for those paths
     body_limits: Sequence[Tuple[str, str]] = ()
 
@@ -70,6 +71,17 @@ class Service:
     def default_config(self):
         """The INI path when no ``-c`` is given."""
         return cfg.default_config_path(self.name, self.env_prefix + '_CONFIG')
+
+    def admin_default_config(self):
+        """The admin command's INI when no ``-c`` is given: ``$<SERVICE>_CONFIG``, else the
+        suite's ``$PACIFICA_HOME/<name>.ini`` when there is one (so the admin commands find
+        a running suite's databases), else ``~/.pacifica-<name>/config.ini``."""
+        home = os.environ.get('PACIFICA_HOME')
+        if home and not os.environ.get(self.env_prefix + '_CONFIG'):
+            suite_ini = os.path.join(home, self.name + '.ini')
+            if os.path.isfile(suite_ini):
+                return suite_ini
+        return self.default_config()
 
     def default_cpconfig(self):
         """The CherryPy config path when no ``--cpconfig`` is given."""
@@ -193,7 +205,7 @@ def prepare_server(service, argv=None):
     """Parse arguments, load config, wait for the database, check its schema and mount the
     app. Returns the Context; raises StartupError (and friends) with a one-line reason."""
     import cherrypy  # pylint: disable=import-outside-toplevel
-    from . import httpserver, rest, sendfile  # pylint: disable=import-outside-toplevel
+    from . import httpserver, operations, rest, sendfile  # pylint: disable=import-outside-toplevel
 
     args = server_parser(service).parse_args(argv)
     ini, cpconfig = service.default_config(), args.cpconfig
@@ -233,7 +245,8 @@ def prepare_server(service, argv=None):
     if context.database is not None:
         tool = service.name + '_db'
         database.request_tool(context.database, tool)
-    rest.build_app(service.make_root(context), cpconfig, context.debug, tool)
+    operations.mount(rest.build_app(service.make_root(context), cpconfig, context.debug, tool),
+                     context)   # /api/ready, /api/metrics
     _check_port_free(cherrypy.config['server.socket_host'], cherrypy.config['server.socket_port'])
     # Framing, body limits, slow clients; file bodies go out with os.sendfile.
     sendfile.install(httpserver.factory(context.config, service.body_limits))
@@ -264,8 +277,10 @@ def admin_parser(service):
         prog='pacifica-{}-cmd'.format(service.name),
         description='Administer the Pacifica {} service.'.format(service.title))
     parser.add_argument('-c', '--config', default=None,
-                        help='service INI file; default ${} or ~/.pacifica-{}/config.ini'.format(
-                            service.env_prefix + '_CONFIG', service.name))
+                        help='service INI file; default ${}, else $PACIFICA_HOME/{}.ini (a '
+                             'suite\'s state directory) if it exists, else '
+                             '~/.pacifica-{}/config.ini'.format(
+                                 service.env_prefix + '_CONFIG', service.name, service.name))
     if service.extra_admin_args:
         service.extra_admin_args(parser)
     builtin = ['dbsync', 'dbchk'] if service.schema is not None else []
@@ -317,7 +332,7 @@ def admin_main(service, argv=None):
     try:
         if args.config and not os.path.isfile(args.config):
             raise StartupError('config file {} does not exist'.format(args.config))
-        context = make_context(service, args.config or service.default_config(), args)
+        context = make_context(service, args.config or service.admin_default_config(), args)
         needs_db = args.command in builtin or commands[args.command].needs_database
         if needs_db and context.database is not None:
             connect(context)
@@ -342,7 +357,7 @@ def wsgi_application(service):
     ``pacifica-<service>-cmd dbchk`` before starting the workers.
     """
     import cherrypy  # pylint: disable=import-outside-toplevel
-    from . import rest  # pylint: disable=import-outside-toplevel
+    from . import operations, rest  # pylint: disable=import-outside-toplevel
 
     context = make_context(service, service.default_config())
     cpconfig = service.default_cpconfig()
@@ -358,5 +373,6 @@ def wsgi_application(service):
     if context.database is not None:
         tool = service.name + '_db'
         database.request_tool(context.database, tool)
-    rest.build_app(service.make_root(context), cpconfig, context.debug, tool)
+    operations.mount(rest.build_app(service.make_root(context), cpconfig, context.debug, tool),
+                     context)   # /api/ready, /api/metrics
     return cherrypy.tree

@@ -16,6 +16,8 @@ without a database, so the database errors are recognised only when peewee is lo
 import logging
 import sys
 
+from . import metrics
+
 LOGGER = logging.getLogger(__name__)
 
 # Seconds a client is asked to wait before retrying a 503.
@@ -96,6 +98,7 @@ def as_service_error(exc):
     if transient and isinstance(exc, transient):
         # The driver's text can name hosts, users or files: log it, never send it.
         LOGGER.warning('database unavailable: %s: %s', type(exc).__name__, exc)
+        metrics.inc('pacifica_database_errors_total', error=type(exc).__name__)
         return Unavailable('the database is unavailable; try again later')
     return None
 

@@ -15,6 +15,8 @@ from typing import List
 
 import requests
 
+from pacifica.common import metrics
+
 LOGGER = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
 
@@ -42,6 +44,16 @@ def _empty(event):
     if event is None:
         return True
     return isinstance(event, Event) and not event.keys
+
+
+def _count_written(event):
+    """Rows an ORM event reports written; a document (ingest, DOI) counts once."""
+    if isinstance(event, Event):
+        metrics.inc('pacifica_metadata_objects_written_total', len(event.keys),
+                    object=event.obj_type, action=event.method)
+    elif event is not None:
+        metrics.inc('pacifica_metadata_objects_written_total', object=event.kind,
+                    action='document')
 
 
 class Notifier:
@@ -96,13 +108,16 @@ class Notifier:
         try:
             resp = requests.post(self.url, json=self.body(event), timeout=self.timeout)
             resp.raise_for_status()
+            metrics.inc('pacifica_metadata_events_total', result='sent')
             return True
         except (requests.RequestException, ValueError) as exc:
+            metrics.inc('pacifica_metadata_events_total', result='failed')
             LOGGER.warning('Unable to send notification: %s', exc)
             return False
 
     def publish(self, event):
         """Queue an event for delivery; call only after the write committed."""
+        _count_written(event)
         if self.disabled or _empty(event):
             return
         with self._lock:
@@ -115,6 +130,7 @@ class Notifier:
         try:
             self._queue.put_nowait(event)
         except queue.Full:
+            metrics.inc('pacifica_metadata_events_total', result='failed')
             LOGGER.warning('Unable to send notification: %d events already waiting',
                            QUEUE_SIZE)
 

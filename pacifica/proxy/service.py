@@ -1,5 +1,6 @@
 """The proxy described for the shared programs in :mod:`pacifica.common.cli`."""
 from pacifica.common.cli import Service
+from pacifica.common.operations import Probes, http_check
 
 from .config import KEYS
 from .fetch import wait_for_metadata
@@ -19,6 +20,13 @@ def wait_for_peers(context):
             conf.get('metadata', 'status_url'), exc)) from None
 
 
+def _ready_checks(context):
+    """Metadata (its status URL) and the archive answer."""
+    conf = context.config
+    return (http_check('metadata', conf.get('metadata', 'status_url')),
+            http_check('archive', conf.get('archiveinterface', 'url')))
+
+
 SERVICE = Service(
     name='proxy',
     title='Proxy',
@@ -26,4 +34,5 @@ SERVICE = Service(
     make_root=make_root,
     keys=KEYS,
     wait_for_dependencies=wait_for_peers,
+    operations=Probes(checks=_ready_checks),
 )
