@@ -1,4 +1,5 @@
-# make run  — the whole suite on embedded defaults (SQLite, local directories)
+# make run  — the whole suite on embedded defaults (SQLite, local directories); ARGS='...'
+#            passes options (pacifica-suite --help)
 # make test — create .venv, install, run the tests
 #
 # `run` installs only what the services need; `test` adds pytest and uWSGI (which compiles,
@@ -24,9 +25,10 @@ $(VENV)/.installed-test: setup.py | $(BIN)/python
 install: $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/pacifica-suite
+	$(BIN)/pacifica-suite $(ARGS)
 
 test: $(VENV)/.installed-test
+# make run ARGS='--port-offset 1000 --home /tmp/second' passes options to pacifica-suite.
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
