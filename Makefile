@@ -24,11 +24,11 @@ $(VENV)/.installed-test: setup.py | $(BIN)/python
 
 install: $(VENV)/.installed-run
 
+# make run ARGS='--port-offset 1000 --home /tmp/second' passes options to pacifica-suite.
 run: $(VENV)/.installed-run
 	$(BIN)/pacifica-suite $(ARGS)
 
 test: $(VENV)/.installed-test
-# make run ARGS='--port-offset 1000 --home /tmp/second' passes options to pacifica-suite.
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
