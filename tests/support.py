@@ -15,6 +15,9 @@ import requests
 
 POSTGRES_URL = os.environ.get('PACIFICA_TEST_POSTGRES')
 BROKER_URL = os.environ.get('PACIFICA_TEST_BROKER')
+# A Redis broker for cartd's recovery tests (redis://host:6379/N): Redis redelivers a dead
+# worker's messages differently from RabbitMQ, and real deployments use it.
+REDIS_URL = os.environ.get('PACIFICA_TEST_REDIS')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -1,14 +1,17 @@
 """``pacifica-cartd-cmd`` subcommands beyond dbsync/dbchk: fixit, purge, dump."""
 import argparse
 import json
+import os
 import re
+import uuid
 from datetime import timedelta
 
 from pacifica.common.cli import AdminCommand
 
-from . import carts
-from .orm import FILE_ERROR, READY, STAGING, Cart, File
+from . import carts, claims, lifecycle
+from .orm import Cart
 from .staging import Stager, stage_synchronously
+from .states import CartStatus
 
 TIME_UNITS = ('weeks', 'days', 'hours', 'minutes', 'seconds', 'milliseconds', 'microseconds')
 _NUMBER = re.compile(r'[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\Z')
@@ -48,24 +51,32 @@ def _fixit_args(parser):
 
 
 def _fixit(context, args):
-    """Stage the newest cart of each uid again, in this process, and bundle it."""
-    stager = Stager(context.config)
-    retries = context.config.get('cartd', 'task_retries')
+    """Stage the newest cart of each uid again, in this process, and bundle it.
+
+    The files are claimed like a worker claims them (and the claims kept alive while this
+    runs), so no worker stages them at the same time.
+    """
+    holdings = claims.Holdings(
+        claims.worker_name('fixit@' + os.uname().nodename, uuid.uuid4().hex[:12]),
+        context.config.get('cartd', 'claim_timeout'))
+    with claims.Keeper(holdings):
+        return _fix_carts(Stager(context.config, holdings=holdings), args.cartid,
+                          context.config.get('cartd', 'task_retries'))
+
+
+def _fix_carts(stager, uids, retries):
     code = 0
-    for uid in args.cartid:
+    for uid in uids:
         cart = carts.newest_cart(uid)
         if cart is None:
             print('fixit: no cart with uid {}'.format(uid))
             code = 1
             continue
-        if cart.status == READY:
+        if cart.status == CartStatus.READY:
             print('fixit: cart {} is ready; nothing to fix'.format(uid))
             continue
         # Failed files get another chance; the cart goes back to staging.
-        File.update(status='waiting', error='').where(
-            (File.cart == cart.id) & (File.status == FILE_ERROR)).execute()
-        Cart.update(status=STAGING, error='', updated_date=carts.now()).where(
-            Cart.id == cart.id).execute()
+        lifecycle.reset_for_fixit(cart.id)
         pending = stager.pending_files(cart.id) or []
         for number, file_id in enumerate(pending, 1):
             print('fixit: cart {}: file {}/{}'.format(uid, number, len(pending)))
@@ -74,7 +85,7 @@ def _fixit(context, args):
         final = Cart.get_by_id(cart.id)
         print('fixit: cart {} is {}{}'.format(uid, final.status,
                                               ': ' + final.error if final.error else ''))
-        if final.status != READY:
+        if final.status != CartStatus.READY:
             code = 1
     return code
 

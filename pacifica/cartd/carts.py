@@ -3,37 +3,20 @@
 REST handlers, the admin command and the workers all call these, so each rule exists once.
 """
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
+
+from pacifica.common import errors
 
 from . import bundle
-from .orm import (BUSY, DB, DELETED, ERROR, FILE_STAGED, READY, STAGING, Cart, CartTasks,
-                  File)
+from . import lifecycle
+from .lifecycle import CartInUse, now  # noqa: F401  (the rules' callers use these names)
+from .orm import ERROR, FILE_STAGED, READY, Cart, CartTasks, File
 
 
-class CartInUse(Exception):
-    """The cart cannot be removed now (staging, bundling or being downloaded)."""
+class RemoveFailed(errors.ServiceError):
+    """500: the cart was marked deleted but its files could not all be removed."""
 
-
-class RemoveFailed(Exception):
-    """The cart was marked deleted but its files could not all be removed."""
-
-
-def now():
-    """Naive local time, as upstream stored it."""
-    return datetime.now()
-
-
-def create_cart(uid, files, bundle_flag):
-    """Insert a staging cart and all of its files in one transaction; returns the cart."""
-    with DB.atomic():
-        cart = Cart.create(cart_uid=uid, status=STAGING, bundle=bundle_flag)
-        rows = [{'cart': cart.id, 'file_name': item['id'], 'bundle_path': item['path'],
-                 'hash_type': item['hashtype'], 'hash_value': item['hashsum'],
-                 'status': 'waiting'} for item in files]
-        # Batches keep each statement under the databases' parameter limits.
-        for start in range(0, len(rows), 500):
-            File.insert_many(rows[start:start + 500]).execute()
-    return cart
+    status = 500
 
 
 def active_carts(uid):
@@ -58,12 +41,6 @@ def record_tasks(cart_id, task_ids):
 def touch(cart_id):
     """Bump ``updated_date``: the cart is alive (staging) or was just used (download)."""
     Cart.update(updated_date=now()).where(Cart.id == cart_id).execute()
-
-
-def set_error(cart_id, message, only_from=(STAGING,)):
-    """Move a cart to ``error`` unless it already left the given states; True if it did."""
-    return Cart.update(status=ERROR, error=message, updated_date=now()).where(
-        (Cart.id == cart_id) & Cart.status.in_(only_from)).execute() == 1
 
 
 def _read_sizes(volume, cart_id):
@@ -112,9 +89,7 @@ def delete_cart(cart, volume):
     shared; this takes it exclusive without waiting). The row is marked deleted before the
     files go, so no new download can start on a half-removed cart.
     """
-    if cart.status in BUSY:
-        raise CartInUse('cart {} is {}; delete it once it is ready or in error'.format(
-            cart.cart_uid, cart.status))
+    lifecycle.check_removable(cart)
     try:
         with bundle.cart_lock(volume, cart.id, exclusive=True):
             _mark_deleted(cart)
@@ -129,11 +104,7 @@ def delete_cart(cart, volume):
 
 
 def _mark_deleted(cart):
-    done = Cart.update(status=DELETED, deleted_date=now(), updated_date=now()).where(
-        (Cart.id == cart.id) & Cart.deleted_date.is_null() & Cart.status.not_in(BUSY)
-    ).execute()
-    if not done:
-        raise CartInUse('cart {} changed state while being deleted'.format(cart.cart_uid))
+    lifecycle.mark_deleted(cart)
 
 
 def _remove_files(cart, volume):
@@ -192,16 +163,24 @@ def purge_for_space(volume, needed, keep_cart_id, buffer_seconds, report=None):
     return True
 
 
+# Upstream's key for what the models call archive_id; the claims are not upstream's columns.
+_DUMP_NAMES = {'archive_id': 'file_name'}
+_NOT_DUMPED = ('claimed_by', 'heartbeat')
+
+
+def _dumped(row):
+    return {_DUMP_NAMES.get(name, name): str(value) for name, value in row.__data__.items()
+            if name not in _NOT_DUMPED}
+
+
 def dump_carts():
     """Every active cart, newest first, as upstream's ``dump`` shaped it."""
     result = []
     for cart in Cart.select().where(Cart.deleted_date.is_null()).order_by(
             Cart.creation_date.desc()):
-        entry = {name: str(value) for name, value in cart.__data__.items()}
-        files = [{name: str(value) for name, value in row.__data__.items()}
-                 for row in File.select().where(File.cart == cart.id)]
+        entry = _dumped(cart)
+        files = [_dumped(row) for row in File.select().where(File.cart == cart.id)]
         if files:
             entry['files'] = files
         result.append(entry)
     return result
-

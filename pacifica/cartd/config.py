@@ -27,7 +27,11 @@ CARTD_KEYS = (
              'failure before the file is marked error'),
     Key('cartd', 'redrive_after', '600', 'REDRIVE_AFTER', 'int',
         help='new: seconds without progress after which a staging cart is handed to the '
-             'workers again (its tasks were lost, e.g. to a killed worker)'),
+             'workers again: the last resort when its tasks were lost before any worker '
+             'claimed its files (see claim_timeout)'),
+    Key('cartd', 'claim_timeout', '10', 'CLAIM_TIMEOUT', 'int',
+        help='new: seconds after which the files a worker claimed (and stopped renewing: it '
+             'died) are handed to another worker; workers renew every quarter of this'),
     Key('archiveinterface', 'url', 'http://127.0.0.1:8080/', 'ARCHIVE_INTERFACE_URL',
         help='archive interface base URL (a missing trailing slash is added)'),
     Key('archiveinterface', 'timeout', '60', 'ARCHIVE_INTERFACE_TIMEOUT', 'float',

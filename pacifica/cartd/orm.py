@@ -2,22 +2,38 @@
 database created by upstream cartd 0.7 is adopted as it is, and the other way round.
 
 Datetimes are naive local time, as upstream wrote them. The path and id columns are TEXT
-(upstream VARCHAR(255) broke deep paths on PostgreSQL and MySQL).
+(upstream VARCHAR(255) broke deep paths on PostgreSQL and MySQL). Schema 2.1 adds the
+workers' claims (``claimed_by``, ``heartbeat`` on ``cart`` and ``file``, both nullable, so
+upstream code that does not know them still reads and writes the tables).
 """
 from datetime import datetime
 
 from pacifica.common.database import peewee
 from pacifica.common.schema import SchemaManager
 
+from .states import BUSY, CartStatus, FileStatus
+
 DB = peewee.DatabaseProxy()
 
-# Cart statuses. 'waiting' is only the column default; REST-created carts start 'staging'.
+# The statuses under their historical names, for the modules that compare with them.
 WAITING, STAGING, BUNDLING, READY, ERROR, DELETED = (
-    'waiting', 'staging', 'bundling', 'ready', 'error', 'deleted')
-# A cart in one of these has work in flight: never delete or purge it.
-BUSY = (WAITING, STAGING, BUNDLING)
-# File statuses.
-FILE_STAGED, FILE_ERROR = 'staged', 'error'
+    CartStatus.WAITING, CartStatus.STAGING, CartStatus.BUNDLING, CartStatus.READY,
+    CartStatus.ERROR, CartStatus.DELETED)
+FILE_STAGED, FILE_ERROR = FileStatus.STAGED, FileStatus.ERROR
+
+
+class StatusField(peewee.TextField):
+    """A TEXT status column read back as a member of ``enum`` (see :mod:`.states`)."""
+
+    def __init__(self, enum, *args, **kwargs):
+        self.enum = enum
+        super().__init__(*args, **kwargs)
+
+    def db_value(self, value):
+        return None if value is None else str(value)
+
+    def python_value(self, value):
+        return None if value is None else self.enum.read(value)
 
 
 class BaseModel(peewee.Model):
@@ -28,7 +44,11 @@ class BaseModel(peewee.Model):
 
 
 class Cart(BaseModel):
-    """One cart: a client-chosen uid, its status and where its bundle lives on disk."""
+    """One cart: a client-chosen uid, its status and where its bundle lives on disk.
+
+    ``claimed_by``/``heartbeat``: the worker bundling it and when that worker last said it
+    is alive (see :mod:`.claims`).
+    """
 
     cart_uid = peewee.CharField(max_length=255, default='1', index=True)
     bundle_path = peewee.TextField(default='')
@@ -36,23 +56,32 @@ class Cart(BaseModel):
     creation_date = peewee.DateTimeField(default=datetime.now)
     updated_date = peewee.DateTimeField(default=datetime.now)
     deleted_date = peewee.DateTimeField(null=True)
-    status = peewee.TextField(default=WAITING)
+    status = StatusField(CartStatus, default=CartStatus.WAITING)
     error = peewee.TextField(default='')
+    claimed_by = peewee.TextField(null=True)
+    heartbeat = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = 'cart'
 
 
 class File(BaseModel):
-    """One archive file of a cart: its archive id, its path in the cart and its hash."""
+    """One archive file of a cart: its archive id, its path in the cart and its hash.
+
+    ``archive_id`` is the id the archive interface knows the file by (JSON ``id``); the
+    column keeps upstream's name ``file_name``. ``claimed_by``/``heartbeat``: the worker
+    staging it (see :mod:`.claims`).
+    """
 
     cart = peewee.ForeignKeyField(Cart, backref='files', column_name='cart_id')
-    file_name = peewee.TextField()
+    archive_id = peewee.TextField(column_name='file_name')
     bundle_path = peewee.TextField()
     hash_type = peewee.CharField(max_length=255, null=True)
     hash_value = peewee.CharField(max_length=255, null=True)
-    status = peewee.TextField(default='waiting')
+    status = StatusField(FileStatus, default=FileStatus.WAITING)
     error = peewee.TextField(default='')
+    claimed_by = peewee.TextField(null=True)
+    heartbeat = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = 'file'
@@ -68,23 +97,39 @@ class CartTasks(BaseModel):
         table_name = 'carttasks'
 
 
+def _claim_columns():
+    return (('claimed_by', peewee.TextField(null=True)),
+            ('heartbeat', peewee.DateTimeField(null=True)))
+
+
 class CartSchema(SchemaManager):
-    """Versions 0.1, 1.0 and 2.0 (the code's), with upstream's two migration steps."""
+    """Versions 0.1, 1.0 and 2.0 (upstream's, with upstream's two steps) and 2.1 (ours: the
+    workers' claims). 2.1 keeps major 2, so upstream's ``is_safe`` still accepts it."""
 
     service = 'cartd'
     version_table = 'cartsystem'
-    versions = ((0, 1), (1, 0), (2, 0))
+    versions = ((0, 1), (1, 0), (2, 0), (2, 1))
     models = (Cart, File, CartTasks)
+
+    def _migrator(self):
+        from playhouse.migrate import SchemaMigrator  # pylint: disable=import-outside-toplevel
+        return SchemaMigrator.from_database(getattr(self.database, 'obj', self.database))
 
     def update_0_1_to_1_0(self):
         """Add ``cart.bundle``."""
-        from playhouse.migrate import SchemaMigrator, migrate  # pylint: disable=import-outside-toplevel
-        migrator = SchemaMigrator.from_database(getattr(self.database, 'obj', self.database))
-        migrate(migrator.add_column('cart', 'bundle',
-                                    peewee.BooleanField(null=True, default=False)))
+        from playhouse.migrate import migrate  # pylint: disable=import-outside-toplevel
+        migrate(self._migrator().add_column('cart', 'bundle',
+                                            peewee.BooleanField(null=True, default=False)))
         # Existing carts were all directory carts; say so rather than leave NULL.
         Cart.update(bundle=False).where(Cart.bundle.is_null()).execute()
 
     def update_1_0_to_2_0(self):
         """Create ``carttasks``."""
         CartTasks.create_table(safe=True)
+
+    def update_2_0_to_2_1(self):
+        """Add ``claimed_by`` and ``heartbeat`` to ``cart`` and ``file``."""
+        from playhouse.migrate import migrate  # pylint: disable=import-outside-toplevel
+        migrator = self._migrator()
+        migrate(*[migrator.add_column(table, name, field)
+                  for table in ('cart', 'file') for name, field in _claim_columns()])

@@ -15,7 +15,7 @@ from cherrypy.lib import file_generator, static
 
 from pacifica.common import database, rest, sendfile
 
-from . import bundle, carts, tasks, validate
+from . import bundle, carts, lifecycle, tasks, validate
 from .orm import BUNDLING, BUSY, DB, ERROR, READY, STAGING, Cart
 
 LOGGER = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class CartResource(rest.StatusRoot):
         self.volume = conf.get('cartd', 'volume_path')
         self.chunk_size = conf.get('cartd', 'transfer_size')
         self.default_bundle = conf.get('cartd', 'bundle_task')
+        self.celery = tasks.app_for(context)
 
     @staticmethod
     def _uid(segments):
@@ -95,7 +96,7 @@ class CartResource(rest.StatusRoot):
         request = cherrypy.request
         ctype = request.headers.get('Content-Type', '').split(';')[0].strip().lower()
         if ctype not in ('application/json', 'text/javascript'):
-            raise cherrypy.HTTPError(415, 'POST a cart as Content-Type: application/json')
+            raise errors.ServiceError('POST a cart as Content-Type: application/json', 415)
         try:
             body = json.loads(request.body.read().decode('utf-8'))
         except (UnicodeDecodeError, ValueError, RecursionError):
@@ -104,16 +105,10 @@ class CartResource(rest.StatusRoot):
             files, bundle_flag = validate.cart_request(body, self.default_bundle)
         except validate.Invalid as exc:
             raise rest.bad_request(str(exc)) from None
-        cart = carts.create_cart(uid, files, bundle_flag)
-        # Queued only after the cart is committed, so the worker always finds it.
-        try:
-            tasks.enqueue_cart(cart.id)
-        except Exception as exc:  # pylint: disable=broad-except
-            LOGGER.exception('cannot queue cart %s', cart.id)
-            carts.set_error(cart.id, 'Failed to queue the cart: the task broker is '
-                                     'unreachable')
-            raise cherrypy.HTTPError(503, 'the task broker is unreachable ({}); the cart was '
-                                          'not started'.format(type(exc).__name__)) from None
+        # Queued only after the cart is committed, so the worker always finds it; a broker
+        # that is down fails the cart and answers 503 (lifecycle.BrokerUnavailable).
+        lifecycle.start(uid, files, bundle_flag,
+                        lambda cart_id: tasks.enqueue_cart(self.celery, cart_id))
         cherrypy.response.status = 201
         return rest.json_body({'message': 'Cart Processing has begun'})
 
@@ -125,12 +120,12 @@ class CartResource(rest.StatusRoot):
         cart = carts.newest_cart(uid)
         if cart is None:
             cherrypy.response.status = 404
-            headers['X-Pacifica-Status'] = ERROR
+            headers['X-Pacifica-Status'] = str(ERROR)
             headers['X-Pacifica-Message'] = _header_text('No cart with uid {} found'.format(uid))
             return b''
         # Clients poll "until status != staging" and then expect ready: the internal
         # bundling (and waiting) states must read as staging to them.
-        headers['X-Pacifica-Status'] = STAGING if cart.status in BUSY else cart.status
+        headers['X-Pacifica-Status'] = str(STAGING if cart.status in BUSY else cart.status)
         headers['X-Pacifica-Message'] = _header_text(cart.error)
         staged, total, done_bytes, all_bytes = carts.progress(cart, self.volume)
         headers['X-Pacifica-Progress'] = '{}/{} files, {}/{} bytes{}'.format(
@@ -155,7 +150,7 @@ class CartResource(rest.StatusRoot):
         if cart is None:
             raise rest.not_found('The cart does not exist or has already been deleted')
         if cart.status == ERROR:
-            raise cherrypy.HTTPError(409, 'The cart cannot be downloaded: {}'.format(
+            raise errors.Conflict('The cart cannot be downloaded: {}'.format(
                 cart.error or 'staging failed'))
         if cart.status != READY:
             cherrypy.response.status = 202
@@ -219,21 +214,13 @@ class CartResource(rest.StatusRoot):
         active = carts.active_carts(uid)
         if not active:
             raise rest.not_found('Not Found')
-        busy = [cart for cart in active if cart.status in BUSY]
-        if busy:
-            raise cherrypy.HTTPError(409, 'cart {} is {}; delete it once it is ready or in '
-                                          'error'.format(uid, busy[0].status))
+        for cart in active:   # none is touched while one of them is busy (409)
+            lifecycle.check_removable(cart)
         for cart in active:
-            try:
-                carts.delete_cart(cart, self.volume)
-            except carts.CartInUse as exc:
-                raise cherrypy.HTTPError(409, str(exc)) from None
-            except carts.RemoveFailed as exc:
-                raise cherrypy.HTTPError(500, str(exc)) from None
+            carts.delete_cart(cart, self.volume)   # CartInUse: 409, RemoveFailed: 500
         return rest.json_body({'message': 'Cart Deleted Successfully'})
 
 
 def make_root(context):
     """The resource tree."""
     return CartResource(context)
-

@@ -4,6 +4,7 @@ import os
 from pacifica.common.cli import Service, StartupError
 from pacifica.common.operations import Check, Probes, directory_check, http_check
 
+from . import tasks
 from .admin import COMMANDS
 from .config import KEYS
 from .orm import DB, CartSchema
@@ -11,25 +12,23 @@ from .rest import make_root
 
 
 def _on_start(context):
-    """Point the Celery app at this config and make sure the volume exists."""
-    from . import tasks  # pylint: disable=import-outside-toplevel
+    """Build the Celery app from this config and make sure the volume exists."""
     volume = context.config.get('cartd', 'volume_path')
     try:
         os.makedirs(volume, exist_ok=True)
     except OSError as exc:
         raise StartupError('cannot create the cart volume {}: {}'.format(volume, exc)) from None
-    tasks.configure(context.config, create_dirs=True)
+    tasks.app_for(context)
 
 
 def _broker_probe(context):
     """The Celery broker accepts a connection (the filesystem one: its queue is writable)."""
     def probe():
-        from . import tasks  # pylint: disable=import-outside-toplevel
         settings = tasks.celery_settings(context.config)
         if 'broker_transport_options' in settings:
             return directory_check('broker', settings['broker_transport_options'][
                 'data_folder_in']).probe()
-        with tasks.app.connection_for_write() as conn:
+        with tasks.app_for(context).connection_for_write() as conn:
             conn.ensure_connection(max_retries=0, timeout=1)
         return None
     return probe

@@ -20,14 +20,14 @@ import shutil
 import time
 import uuid
 from collections import namedtuple
-from datetime import timedelta
 
 from pacifica.common import metrics
 
 from . import bundle, carts
-from .archive import ArchiveClient, Terminal, Transient, short
-from .orm import (BUNDLING, DB, FILE_ERROR, FILE_STAGED, READY, STAGING, WAITING, Cart,
-                  File)
+from .archive import ArchiveClient, Terminal, Transient
+from . import lifecycle
+from .orm import Cart, File
+from .states import FILE_DONE, CartStatus
 
 LOGGER = logging.getLogger(__name__)
 
@@ -40,7 +40,11 @@ MAX_POLL_DELAY = 60.0    # longest wait between two status checks of a file on t
 class Stager:
     """Staging work with one config and one archive session (one per process)."""
 
-    def __init__(self, config, client=None):
+    def __init__(self, config, client=None, holdings=None):
+        # ``holdings``: the claims of this process (see :mod:`.claims`); None stages
+        # without claims (the tests drive files one at a time).
+        self.holdings = holdings
+        self.claim_timeout = config.get('cartd', 'claim_timeout')
         self.volume = config.get('cartd', 'volume_path')
         self.chunk_size = config.get('cartd', 'transfer_size')
         self.lru_purge = config.get('cartd', 'lru_purge')
@@ -60,38 +64,41 @@ class Stager:
         a re-driven one whose files are all done, reaches ``ready``).
         """
         cart = Cart.get_or_none(Cart.id == cart_id)
-        if cart is None or cart.deleted_date is not None or cart.status != STAGING:
+        if cart is None or cart.deleted_date is not None or cart.status != CartStatus.STAGING:
             return None
-        failed = File.select().where((File.cart == cart_id) & (File.status == FILE_ERROR)).first()
+        failed = lifecycle.first_failed_file(cart_id)
         if failed is not None:
-            carts.set_error(cart_id, cart_error(failed.error))
+            lifecycle.fail_cart(cart_id, lifecycle.cart_error(failed.error))
             return None
-        pending = [row.id for row in File.select(File.id).where(
-            (File.cart == cart_id) & (File.status != FILE_STAGED)).order_by(File.id)]
+        pending = lifecycle.files_to_do(cart_id)
         if not pending:
             self.finish(cart_id)
             return None
         return pending
 
     def finish(self, cart_id):
-        """Bundle the cart if every file is staged and nobody else is bundling it."""
-        not_done = File.select(File.cart).where(
-            (File.cart == cart_id) & (File.status != FILE_STAGED))
-        claimed = Cart.update(status=BUNDLING, updated_date=carts.now()).where(
-            (Cart.id == cart_id) & (Cart.status == STAGING) & Cart.deleted_date.is_null() &
-            Cart.id.not_in(not_done)).execute()
-        if claimed != 1:
+        """Bundle the cart if every file is staged and nobody else is bundling it.
+
+        Whatever goes wrong while bundling (a full disk, a tree too deep, a bug) ends the
+        cart in ``error``: a cart never stays ``bundling``.
+        """
+        if not lifecycle.claim_bundling(cart_id, self.worker):
             return False
+        if self.holdings:
+            self.holdings.hold_cart(cart_id)
         cart = Cart.get_by_id(cart_id)
         try:
             path = self._bundle(cart)
-        except OSError as exc:
+        except Exception as exc:  # pylint: disable=broad-except
             LOGGER.exception('bundling cart %s failed', cart_id)
-            carts.set_error(cart_id, 'Failed to bundle the cart: {}'.format(_os_text(exc)),
-                            only_from=(BUNDLING,))
+            text = _os_text(exc) if isinstance(exc, OSError) else '{}: {}'.format(
+                type(exc).__name__, exc)
+            lifecycle.fail_cart(cart_id, 'Failed to bundle the cart: {}'.format(text))
+            self._finished(cart_id=cart_id)
             return False
-        Cart.update(status=READY, bundle_path=path, error='', updated_date=carts.now()).where(
-            (Cart.id == cart_id) & (Cart.status == BUNDLING)).execute()
+        lifecycle.mark_ready(cart_id, path)
+        self._finished(cart_id=cart_id)
+        LOGGER.info('cart %s bundled and ready', cart_id)
         if cart.bundle:
             # Only now: until the cart is ready, a re-run of the bundling needs the files.
             shutil.rmtree(bundle.files_dir(self.volume, cart.id, cart.cart_uid),
@@ -108,32 +115,10 @@ class Stager:
         beat = _Heartbeat(cart.id, self.heartbeat_every)
         return bundle.write_bundle(self.volume, cart.id, cart.cart_uid, self.chunk_size, beat)
 
-    def redrive_stale(self, enqueue):
-        """Hand carts without progress for ``redrive_after`` seconds back to the workers.
-
-        Their tasks were lost (a worker killed with the filesystem broker, a message
-        dropped). Each cart is claimed with a conditional UPDATE first, so several workers
-        running this at once re-drive a cart once. Returns the re-driven cart ids.
-        """
-        cutoff = carts.now() - timedelta(seconds=self.redrive_after)
-        stale = Cart.select(Cart.id, Cart.status).where(
-            Cart.status.in_((WAITING, STAGING, BUNDLING)) & Cart.deleted_date.is_null() &
-            (Cart.updated_date < cutoff))
-        redriven = []
-        for cart in stale:
-            claimed = Cart.update(status=STAGING, updated_date=carts.now()).where(
-                (Cart.id == cart.id) & (Cart.status == cart.status) &
-                (Cart.updated_date < cutoff)).execute()
-            if claimed:
-                LOGGER.warning('cart %s made no progress for %s s; staging it again',
-                               cart.id, self.redrive_after)
-                enqueue(cart.id)
-                redriven.append(cart.id)
-        return redriven
-
     # -- files ------------------------------------------------------------------------------
-    def advance(self, file_id, started, attempt, pulled=None):
-        """Take one file as far as it can go now.
+    def advance(self, file_id, started, attempt, pulled=None, claimed=False):
+        """Take one file as far as it can go now (claiming it first, unless ``claimed``
+        says the caller already holds it; a file another live process holds is left alone).
 
         Returns None when there is nothing more to do for it (staged, failed, or its cart
         is gone), or the seconds to wait before checking again (the archive is still
@@ -146,24 +131,27 @@ class Stager:
         if row is None:
             return None
         cart = row.cart
-        if cart.deleted_date is not None or cart.status != STAGING:
+        if cart.deleted_date is not None or cart.status != CartStatus.STAGING:
             return None
-        if row.status in (FILE_STAGED, FILE_ERROR):
+        if row.status in FILE_DONE:
             self.finish(cart.id)
             return None
+        if self.holdings and not claimed and not self.holdings.claim([file_id]):
+            return None
         try:
-            status = self.client.status(row.file_name)
+            status = self.client.status(row.archive_id)
             if not status.on_disk and attempt == 0:
                 # Only a file that is not on disk needs a stage request (a recall from
                 # tape); asking for files already there would double the archive's load.
-                self.client.stage(row.file_name)
-                status = self.client.status(row.file_name)
+                self.client.stage(row.archive_id)
+                status = self.client.status(row.archive_id)
             if not status.on_disk:
                 if time.time() - started >= self.poll_max_wait:
                     raise Terminal('file {} did not reach disk in the archive within {} s '
-                                   '(media {!r})'.format(row.file_name, self.poll_max_wait,
+                                   '(media {!r})'.format(row.archive_id, self.poll_max_wait,
                                                          status.media))
                 carts.touch(cart.id)   # waiting on tape is progress, not a lost task
+                self._release(file_id)   # whoever runs the next poll claims it
                 # Poll well within redrive_after, or the cart would look abandoned.
                 return min(MAX_POLL_DELAY, self.redrive_after / 3.0, 0.5 * 2 ** attempt)
             target = self._pull(row, cart, status)
@@ -173,6 +161,7 @@ class Stager:
             return None
         except Transient:
             carts.touch(cart.id)   # a retry is coming: the cart is not abandoned
+            self._release(file_id)   # ... in a later message, which claims it again
             raise
         metrics.observe('pacifica_cartd_staging_seconds', time.time() - started, result='staged')
         metrics.inc('pacifica_cartd_staged_bytes_total', status.size)
@@ -192,24 +181,35 @@ class Stager:
         to do (its cart is re-driven once it makes no progress).
         """
         synced = _sync_files(pulled)
+        if len(synced) < len(pulled):
+            self._release([entry.file_id for entry in pulled if entry not in synced])
         if not synced:
             return
         cart_ids = sorted({entry.cart_id for entry in synced})
-        with DB.atomic():
-            File.update(status=FILE_STAGED, error='').where(
-                File.id.in_([entry.file_id for entry in synced])).execute()
-            Cart.update(updated_date=carts.now()).where(Cart.id.in_(cart_ids)).execute()
+        lifecycle.mark_staged([entry.file_id for entry in synced], cart_ids)
+        self._finished([entry.file_id for entry in synced])
         for cart_id in cart_ids:
             self.finish(cart_id)
 
     def fail(self, file_id, message):
         """Mark a file ``error`` and its cart ``error`` with a short message."""
-        message = short(message, 500)
-        with DB.atomic():
-            File.update(status=FILE_ERROR, error=message).where(File.id == file_id).execute()
-            row = File.get_or_none(File.id == file_id)
-            if row is not None:
-                carts.set_error(row.cart_id, cart_error(message))
+        lifecycle.fail_file(file_id, message)
+        self._finished([file_id])
+
+    @property
+    def worker(self):
+        """The name this process claims under (None without claims)."""
+        return self.holdings.name if self.holdings else None
+
+    def _release(self, file_ids):
+        """Give up this process's claim on files it stops working on for now."""
+        if self.holdings:
+            ids = file_ids if isinstance(file_ids, (list, tuple, set)) else [file_ids]
+            self.holdings.release(ids)
+
+    def _finished(self, file_ids=(), cart_id=None):
+        if self.holdings:
+            self.holdings.finished(file_ids, cart_id)
 
     def _pull(self, row, cart, status):
         root = bundle.files_dir(self.volume, cart.id, cart.cart_uid)
@@ -229,7 +229,7 @@ class Stager:
         try:
             with open(temp, 'xb') as handle:
                 self._reserve(handle, status.size, cart.id)
-                self.client.pull(row.file_name, handle, row.hash_type or 'md5',
+                self.client.pull(row.archive_id, handle, row.hash_type or 'md5',
                                  row.hash_value or '', status.size,
                                  heartbeat=_Heartbeat(cart.id, self.heartbeat_every))
             os.utime(temp, (status.mtime, status.mtime))
@@ -239,9 +239,9 @@ class Stager:
             _remove(temp)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise Terminal('Not enough space to download file {} ({} bytes) to the cart '
-                               'volume'.format(row.file_name, status.size)) from None
+                               'volume'.format(row.archive_id, status.size)) from None
             raise Terminal('Failed to write file {} to the cart volume: {}'.format(
-                row.file_name, _os_text(exc))) from None
+                row.archive_id, _os_text(exc))) from None
         except BaseException:
             _remove(temp)
             raise
@@ -305,11 +305,6 @@ def _fsync_path(path):
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def cart_error(file_error):
-    """The cart's message for a failed file (upstream's wording)."""
-    return short('Failed to pull file({})'.format(file_error), 500)
 
 
 def _os_text(exc):

@@ -1,125 +1,57 @@
-"""The Celery app: ``celery -A pacifica.cartd.tasks worker --loglevel=info``.
+"""The cart tasks, and the app: ``celery -A pacifica.cartd.tasks worker --loglevel=info``.
 
-The app is named ``cart`` and its tasks ``pacifica.cartd.tasks.<name>``, as upstream. The
-broker comes from ``celery.broker_url``; when that is empty it is kombu's filesystem transport
-in ``celery.filesystem_dir`` (default ``$PACIFICA_HOME/celery``), so the REST server and the
-workers of one machine need no broker software.
+The app is named ``cart`` and its tasks ``pacifica.cartd.tasks.<name>``, as upstream's were
+(the names themselves differ from upstream's: only cartd's own workers consume them, no
+Pacifica peer sends or reads them). The broker comes from ``celery.broker_url``; when that
+is empty it is kombu's filesystem transport in ``celery.filesystem_dir`` (default
+``$PACIFICA_HOME/celery``), so the REST server and the workers of one machine need no
+broker software.
 
-Reliability settings (upstream had none): tasks are acknowledged late and rejected back to
-the queue when their worker process dies; transient failures are retried with exponential
-back-off; anything unexpected marks the file and its cart ``error`` (a cart always ends
-``ready`` or ``error``). Every worker also re-drives, now and then, carts that made no
-progress for ``cartd.redrive_after`` seconds, which recovers messages lost with a worker that
-was killed (the filesystem broker has no redelivery).
+:func:`make_app` builds the app from a loaded config: the REST server and the admin command
+call it with theirs. The module's :data:`app` (what ``celery -A`` finds) is built the same
+way, but loads its config (``$CARTD_CONFIG``, env vars, defaults) only when Celery first
+asks for its settings, never at import.
+
+The plumbing every task shares (connection, retries, failure marking) is
+:class:`~.app.CartTask`; the recovery from dead workers is :mod:`.claims`.
 """
 import logging
-import os
-import random
-import sys
-import threading
 import time
 
-from celery import Celery, signals
-
-from pacifica.common import config as cfg
-from pacifica.common import database
-
-from . import carts
-from .config import KEYS, filesystem_broker_dir
-from .orm import DB, FILE_ERROR, FILE_STAGED, File
-from .archive import Transient
-from .staging import Stager, backoff
+from . import carts, lifecycle
+from .app import TRANSIENT, CartApp, CartTask, celery_settings, load_config  # noqa: F401
+from .staging import backoff
 
 LOGGER = logging.getLogger(__name__)
-TASK_OPTIONS = {'bind': True, 'ignore_result': True, 'acks_late': True,
-                'reject_on_worker_lost': True}
-# Database hiccups (a lock timeout, a dropped connection) are worth a retry too.
-TRANSIENT_DB_ERRORS = database.TRANSIENT_ERRORS
-
-app = Celery('cart')
-
-
-def load_config():
-    """The worker's config: ``$CARTD_CONFIG`` or ``~/.pacifica-cartd/config.ini``."""
-    return cfg.load(KEYS, cfg.default_config_path('cartd', 'CARTD_CONFIG'))
+PREFIX = 'pacifica.cartd.tasks.'
+MAX_BATCH = 16
+# A batch records its pulled files as staged together, at most this many seconds apart
+# (one commit per file was the largest cost of a cart of small files).
+RECORD_EVERY = 1.0
 
 
-def celery_settings(config, create_dirs=False):
-    """The Celery settings for a cartd config (``create_dirs``: make the filesystem
-    broker's directories, which a process that really uses the broker needs)."""
-    settings = {
-        'broker_url': config.get('celery', 'broker_url') or 'filesystem://',
-        'result_backend': config.get('celery', 'backend_url') or None,
-        'task_ignore_result': True,
-        'task_acks_late': True,
-        'task_reject_on_worker_lost': True,
-        # With late acks a worker should hold one message per process, not a batch that
-        # another worker could be running.
-        'worker_prefetch_multiplier': 1,
-        'task_default_queue': config.get('celery', 'task_queue'),
-        'task_serializer': 'json',
-        'accept_content': ['json'],
-        'broker_connection_retry_on_startup': True,
-        'worker_hijack_root_logger': False,
-    }
-    if not config.get('celery', 'broker_url'):
-        folder = filesystem_broker_dir(config)
-        queue, control = os.path.join(folder, 'queue'), os.path.join(folder, 'control')
-        if create_dirs:
-            for path in (queue, control):
-                os.makedirs(path, exist_ok=True)
-        settings['broker_transport'] = 'pacifica.cartd.fsbroker:Transport'
-        settings['broker_transport_options'] = {
-            'data_folder_in': queue, 'data_folder_out': queue, 'control_folder': control,
-            # The default one-second poll would add a second to every hop of a cart.
-            'polling_interval': 0.02,
-        }
-    return settings
-
-
-class _State:
-    """Per-process worker state, created on first use (after the pool forked)."""
-
-    config = None
-    config_error = None
-    stager = None
-    pid = None
-
-
-def configure(config, create_dirs=False):
-    """Point the app at ``config`` (the REST server calls this with its own config)."""
-    _State.config = config
-    _State.stager = None
-    app.conf.update(celery_settings(config, create_dirs))
-
-
-def _stager():
-    if _State.stager is None or _State.pid != os.getpid():
-        if DB.obj is None:
-            DB.initialize(database.open_database(_State.config.get('database', 'peewee_url')))
-        _State.stager = Stager(_State.config)
-        _State.pid = os.getpid()
-    return _State.stager
+def _send(app, name, args, **options):
+    return app.tasks[PREFIX + name].apply_async(args, **options)
 
 
 # -- enqueueing (REST server and workers) -------------------------------------------------------
-def enqueue_cart(cart_id):
-    """Queue the staging of a cart's unstaged files (or, when there are none, the task
+def enqueue_cart(app, cart_id):
+    """Queue the staging of a cart's files still to do (or, when there are none, the task
     that finishes it) and record the tasks; raises if the broker is down.
 
     The file batches are queued from here, not from a first task, which saves a hop
     through the broker on every cart.
     """
-    pending = [row.id for row in File.select(File.id).where(
-        (File.cart == cart_id) & (File.status.not_in((FILE_STAGED, FILE_ERROR)))
-    ).order_by(File.id)]
+    pending = lifecycle.files_to_do(cart_id)
     if pending:
-        _enqueue_files(cart_id, pending)
+        enqueue_files(app, cart_id, pending)
     else:
-        carts.record_tasks(cart_id, [stage_cart.apply_async((cart_id,)).id])
+        enqueue_finish(app, cart_id)
 
 
-MAX_BATCH = 16
+def enqueue_finish(app, cart_id):
+    """Queue the task that stages what is left of a cart and bundles it."""
+    carts.record_tasks(cart_id, [_send(app, 'stage_cart', (cart_id,)).id])
 
 
 def batches(file_ids):
@@ -131,171 +63,114 @@ def batches(file_ids):
     return [file_ids[start:start + size] for start in range(0, len(file_ids), size)]
 
 
-def _enqueue_files(cart_id, file_ids):
-    ids = [stage_batch.apply_async((batch,)).id for batch in batches(file_ids)]
+def enqueue_files(app, cart_id, file_ids):
+    """Queue ``stage_batch`` tasks for files of one cart and record them."""
+    ids = [_send(app, 'stage_batch', (batch,)).id for batch in batches(list(file_ids))]
     carts.record_tasks(cart_id, ids)
 
 
-# -- tasks -------------------------------------------------------------------------------------
-@app.task(name='pacifica.cartd.tasks.stage_cart', **TASK_OPTIONS)
-def stage_cart(self, cart_id):
-    """Queue ``stage_batch`` batches for the files of the cart still to do (or finish it)."""
-    stager = _stager()
-    try:
-        with DB.connection_context():
-            pending = stager.pending_files(cart_id)
-            if pending:
-                _enqueue_files(cart_id, pending)
-    except TRANSIENT_DB_ERRORS as exc:
-        _retry_or_fail(self, exc, _fail_cart, cart_id)
-    except Exception as exc:  # pylint: disable=broad-except
-        LOGGER.exception('stage_cart %s failed', cart_id)
-        _fail_cart(cart_id, exc)
+# -- the tasks (each runs through CartTask.__call__) -----------------------------------------------
+def stage_cart(task, cart_id):
+    """Queue batches for the files of the cart still to do, or bundle it when none are."""
+    pending = task.app.runtime().stager.pending_files(cart_id)
+    if pending:
+        enqueue_files(task.app, cart_id, pending)
 
 
-# A batch records its pulled files as staged together, at most this many seconds apart
-# (one commit per file was the largest cost of a cart of small files).
-RECORD_EVERY = 1.0
+def stage_batch(task, file_ids):
+    """Stage a batch of files one after the other.
 
-
-@app.task(name='pacifica.cartd.tasks.stage_batch', **TASK_OPTIONS)
-def stage_batch(self, file_ids):  # pylint: disable=unused-argument
-    """Stage a batch of files one after the other. A file that must wait for the archive
-    (tape) or hit a transient failure continues as its own ``stage_file`` task, so one slow
-    file never holds up, or re-runs, the rest of the batch. Pulled files are recorded as
-    staged together (see :data:`RECORD_EVERY`)."""
-    stager = _stager()
+    The batch claims all its files first (so a worker that dies mid-batch leaves claims
+    that lapse, not files nobody knows about); a file another live process holds is
+    skipped. A file that must wait for the archive (tape) or hits a transient failure
+    continues as its own ``stage_file`` task, so one slow file never holds up, or re-runs,
+    the rest of the batch. Pulled files are recorded as staged together (see
+    :data:`RECORD_EVERY`).
+    """
+    runtime = task.app.runtime()
+    stager = runtime.stager
+    mine = runtime.holdings.claim(file_ids)
     pulled, recorded = [], time.monotonic()
     for file_id in file_ids:
+        if file_id not in mine:
+            continue
         started = time.time()
         try:
-            with DB.connection_context():
-                wait = stager.advance(file_id, started, 0, pulled)
-        except (Transient,) + TRANSIENT_DB_ERRORS as exc:
+            wait = stager.advance(file_id, started, 0, pulled, claimed=True)
+        except TRANSIENT as exc:
             LOGGER.warning('file %s: %s; retrying it on its own', file_id, exc)
-            stage_file.apply_async((file_id, started, 0), countdown=backoff(0))
+            _let_go(runtime.holdings, file_id)
+            _send(task.app, 'stage_file', (file_id, started, 0), countdown=backoff(0))
             continue
         except Exception as exc:  # pylint: disable=broad-except
             LOGGER.exception('staging file %s failed', file_id)
-            _fail_file(file_id, exc, unexpected=True)
+            lifecycle.fail_file(file_id, 'internal error while staging ({}: {})'.format(
+                type(exc).__name__, exc))
             continue
         if wait is not None:
-            stage_file.apply_async((file_id, started, 1), countdown=wait)
+            _send(task.app, 'stage_file', (file_id, started, 1), countdown=wait)
         if pulled and time.monotonic() - recorded >= RECORD_EVERY:
-            _record(stager, pulled)
+            _record(task.app, stager, pulled)
             pulled, recorded = [], time.monotonic()
-    _record(stager, pulled)
+    _record(task.app, stager, pulled)
 
 
-def _record(stager, pulled):
+def _let_go(holdings, file_id):
+    """Release a file for the task that retries it (if the database is down too, the
+    claim is no longer renewed and lapses)."""
+    try:
+        holdings.release([file_id])
+    except TRANSIENT:
+        holdings.finished([file_id])
+
+
+def _record(app, stager, pulled):
     """Record pulled files as staged; if the database fails, each file goes on as its own
     ``stage_file`` task (which pulls it again)."""
     try:
-        with DB.connection_context():
-            stager.mark_staged(pulled)
-    except TRANSIENT_DB_ERRORS as exc:
+        stager.mark_staged(pulled)
+    except TRANSIENT as exc:
         LOGGER.warning('recording %d staged files failed: %s; retrying them on their own',
                        len(pulled), exc)
         for entry in pulled:
-            stage_file.apply_async((entry.file_id, time.time(), 0), countdown=backoff(0))
+            _send(app, 'stage_file', (entry.file_id, time.time(), 0), countdown=backoff(0))
 
 
-@app.task(name='pacifica.cartd.tasks.stage_file', **TASK_OPTIONS)
-def stage_file(self, file_id, started=None, attempt=0):
+def stage_file(task, file_id, started=None, attempt=0):
     """Stage one file: stage, wait for disk (polling with back-off), pull, verify."""
-    stager = _stager()
     started = started or time.time()
-    try:
-        with DB.connection_context():
-            wait = stager.advance(file_id, started, attempt)
-    except (Transient,) + TRANSIENT_DB_ERRORS as exc:
-        _retry_or_fail(self, exc, _fail_file, file_id)
-        return
-    except Exception as exc:  # pylint: disable=broad-except
-        LOGGER.exception('stage_file %s failed', file_id)
-        _fail_file(file_id, exc, unexpected=True)
-        return
+    wait = task.app.runtime().stager.advance(file_id, started, attempt)
     if wait is not None:
-        stage_file.apply_async((file_id, started, attempt + 1), countdown=wait)
+        _send(task.app, 'stage_file', (file_id, started, attempt + 1), countdown=wait)
 
 
-@app.task(name='pacifica.cartd.tasks.redrive_stale', **TASK_OPTIONS)
-def redrive_stale(self):  # pylint: disable=unused-argument
-    """Re-queue carts whose tasks were lost (see the module docstring)."""
-    stager = _stager()
-    with DB.connection_context():
-        stager.redrive_stale(enqueue_cart)
+def redrive_stale(task):
+    """Re-drive carts that made no progress (every worker also does this on its own)."""
+    task.app.runtime().redrive_now()
 
 
-def _retry_or_fail(task, exc, fail, target):
-    """Retry the task with back-off, or, out of retries, ``fail(target, exc)``."""
-    retries = _State.config.get('cartd', 'task_retries')
-    if task.request.retries < retries:
-        # Jittered, and well within redrive_after so the cart does not look abandoned.
-        countdown = min(backoff(task.request.retries),
-                        _State.config.get('cartd', 'redrive_after') / 3.0)
-        countdown *= 0.75 + random.random() / 2
-        LOGGER.warning('%s: %s; retry %d/%d in %.1f s', task.name, exc,
-                       task.request.retries + 1, retries, countdown)
-        raise task.retry(exc=exc, countdown=countdown, max_retries=retries)
-    fail(target, exc)
+# (body, what a failure of the task marks error: its first argument is a cart or files)
+TASKS = ((stage_cart, 'cart'), (stage_batch, 'files'), (stage_file, 'files'),
+         (redrive_stale, None))
 
 
-def _fail_file(file_id, exc, unexpected=False):
-    message = str(exc) if not unexpected else 'internal error while staging ({}: {})'.format(
-        type(exc).__name__, exc)
-    stager = _stager()
-    with DB.connection_context():
-        stager.fail(file_id, message)
+def make_app(config=None):
+    """The cartd Celery app with its tasks, for ``config`` (None: loaded from the
+    environment when first needed, see :class:`~.app.CartApp`)."""
+    app = CartApp(config)
+    for body, kind in TASKS:
+        app.task(body, base=CartTask, bind=True, name=PREFIX + body.__name__,
+                 target_kind=kind)
+    return app
 
 
-def _fail_cart(cart_id, exc):
-    with DB.connection_context():
-        carts.set_error(cart_id, 'internal error while staging the cart ({}: {})'.format(
-            type(exc).__name__, exc))
+def app_for(context):
+    """The app of a running program (server, WSGI, admin command), built once from its
+    loaded config and kept in its context."""
+    if 'celery' not in context.extra:
+        context.extra['celery'] = make_app(context.config)
+    return context.extra['celery']
 
 
-@signals.worker_process_init.connect
-def _warm_up(**_kwargs):
-    """Build the pool process's stager (database pool, archive session) before the first
-    task, not during it."""
-    if _State.config is not None:
-        _stager()
-
-
-@signals.worker_init.connect
-def _prepare_worker(**_kwargs):
-    """Stop on a bad config with its one-line reason; create the filesystem broker's
-    directories before the worker consumes."""
-    if _State.config is None:
-        print('pacifica.cartd.tasks: {}'.format(_State.config_error), file=sys.stderr)
-        os._exit(1)  # pylint: disable=protected-access
-    configure(_State.config, create_dirs=True)
-
-
-# -- the worker's re-drive timer -----------------------------------------------------------------
-@signals.worker_ready.connect
-def _start_redrive_timer(sender=None, **_kwargs):  # pylint: disable=unused-argument
-    """Send ``redrive_stale`` now and every ``redrive_after / 2`` seconds.
-
-    The timer only publishes messages; the database work runs in a pool process.
-    """
-    every = max(1.0, _State.config.get('cartd', 'redrive_after') / 2.0)
-
-    def loop():
-        while True:
-            try:
-                redrive_stale.apply_async()
-            except Exception:  # pylint: disable=broad-except
-                LOGGER.exception('cannot queue redrive_stale')
-            time.sleep(every)
-
-    threading.Thread(target=loop, name='cartd-redrive', daemon=True).start()
-
-
-try:
-    configure(load_config())
-except cfg.ConfigError as _exc:
-    # Importing must not fail on a bad INI or variable: the REST server loads its own config
-    # (and reports it in one line), a worker stops with the message in worker_init.
-    _State.config_error = _exc
+# What ``celery -A pacifica.cartd.tasks`` finds. Building it reads no configuration.
+app = make_app()

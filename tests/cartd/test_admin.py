@@ -40,11 +40,11 @@ def admin(env, *args):
 def test_dbsync_and_dbchk(env, db):
     assert admin(env, 'dbchk').returncode == 255
     done = admin(env, 'dbsync')
-    assert done.returncode == 0 and 'created schema 2.0' in done.stdout
+    assert done.returncode == 0 and 'created schema 2.1' in done.stdout
     assert set(db.get_tables()) >= {'cart', 'file', 'carttasks', 'cartsystem'}
     assert admin(env, 'dbchk').returncode == 0
     assert admin(env, 'dbchk', '--equal').returncode == 0
-    assert 'already at 2.0' in admin(env, 'dbsync').stdout
+    assert 'already at 2.1' in admin(env, 'dbsync').stdout
 
 
 UPSTREAM_0_1 = [
@@ -71,10 +71,10 @@ def test_upgrade_from_upstream_0_1(env, db, db_url, tmp_path):
     server = subprocess.run([sys.executable, '-m', 'pacifica.cartd', '-p', str(free_port())],
                             env=env, capture_output=True, text=True, timeout=60, check=False)
     assert server.returncode == 1
-    assert 'Database version too old 0.1 update to 2.0' in server.stderr
+    assert 'Database version too old 0.1 update to 2.1' in server.stderr
     assert 'Traceback' not in server.stderr
     done = admin(env, 'dbsync')
-    assert done.returncode == 0 and 'updated schema 0.1 to 2.0' in done.stdout, done.stderr
+    assert done.returncode == 0 and 'updated schema 0.1 to 2.1' in done.stdout, done.stderr
     cart = Cart.get(Cart.cart_uid == 'old')
     assert cart.bundle is False and cart.status == 'ready'
     assert 'carttasks' in db.get_tables()
@@ -132,7 +132,7 @@ def test_fixit_restages_a_failed_cart(env, db, tmp_path):
         assert admin(env, 'dbsync').returncode == 0
         cart = Cart.create(cart_uid='fixme', status='error', error='Failed to pull file(x)',
                            bundle=True)
-        File.create(cart=cart, file_name='fix1', bundle_path='d/one.txt', hash_type='md5',
+        File.create(cart=cart, archive_id='fix1', bundle_path='d/one.txt', hash_type='md5',
                     hash_value='5a105e8b9d40e1329780d62ea2265d8a', status='error',
                     error='Failed to pull with error')
         db.close()

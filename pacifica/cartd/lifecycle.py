@@ -1,0 +1,186 @@
+"""Every status transition of a cart and of its files, in one place.
+
+The REST layer (create, delete), the Celery tasks (staged, error, bundling, ready, re-drive)
+and the admin commands (``fixit``, ``purge``) all move carts through these functions, and
+nothing else writes a ``status`` column. Each transition is one conditional UPDATE (or one
+transaction), so two processes racing for the same transition cannot both win::
+
+    staging ──► bundling ──► ready ──► deleted
+       │            │          ▲
+       ▼            ▼          │ (fixit: error → staging)
+     error ◄────────┘          │
+       └───────────────────────┘ deleted
+"""
+import logging
+from datetime import datetime
+
+from pacifica.common import errors
+
+from .archive import short
+from .orm import DB, Cart, File
+from .states import BUSY, CartStatus, FileStatus, FILE_DONE
+
+LOGGER = logging.getLogger(__name__)
+MESSAGE_LIMIT = 500     # characters of an error message kept in the database
+INSERT_CHUNK = 500      # rows per INSERT: under every database's parameter limit
+
+
+class CartInUse(errors.Conflict):
+    """409: the cart cannot be removed now (staging, bundling or being downloaded)."""
+
+
+class BrokerUnavailable(errors.Unavailable):
+    """503: the cart was written but its tasks could not be queued; it is marked error."""
+
+
+def now():
+    """Naive local time, as upstream stored it."""
+    return datetime.now()
+
+
+# -- REST: create ------------------------------------------------------------------------------
+def create(uid, files, bundle_flag):
+    """Insert a staging cart and all of its files in one transaction; returns the cart."""
+    with DB.atomic():
+        cart = Cart.create(cart_uid=uid, status=CartStatus.STAGING, bundle=bundle_flag)
+        rows = [{'cart': cart.id, 'archive_id': item['id'], 'bundle_path': item['path'],
+                 'hash_type': item['hashtype'], 'hash_value': item['hashsum'],
+                 'status': FileStatus.WAITING} for item in files]
+        for start in range(0, len(rows), INSERT_CHUNK):
+            File.insert_many(rows[start:start + INSERT_CHUNK]).execute()
+    return cart
+
+
+def start(uid, files, bundle_flag, enqueue):
+    """Create the cart and, once it is committed, ``enqueue(cart_id)`` its work.
+
+    When the broker cannot take the tasks the cart is marked ``error`` (so no client waits
+    for it for ever) and :class:`BrokerUnavailable` is raised.
+    """
+    cart = create(uid, files, bundle_flag)
+    try:
+        enqueue(cart.id)
+    except Exception as exc:  # pylint: disable=broad-except
+        LOGGER.exception('cannot queue cart %s', cart.id)
+        fail_cart(cart.id, 'Failed to queue the cart: the task broker is unreachable')
+        raise BrokerUnavailable('the task broker is unreachable ({}); the cart was not '
+                                'started'.format(type(exc).__name__)) from None
+    return cart
+
+
+# -- workers: progress and failure -------------------------------------------------------------
+def fail_cart(cart_id, message):
+    """Move a cart that still has work in flight (waiting, staging or bundling) to
+    ``error``; True if it did. A finished or deleted cart keeps its status."""
+    return Cart.update(status=CartStatus.ERROR, error=short(message, MESSAGE_LIMIT),
+                       claimed_by=None, updated_date=now()).where(
+        (Cart.id == cart_id) & Cart.status.in_(BUSY)).execute() == 1
+
+
+def cart_error(file_error):
+    """The cart's message for a failed file (upstream's wording)."""
+    return short('Failed to pull file({})'.format(file_error), MESSAGE_LIMIT)
+
+
+def fail_file(file_id, message):
+    """Mark a file ``error`` and its cart ``error`` (from whatever busy state it is in)."""
+    message = short(message, MESSAGE_LIMIT)
+    with DB.atomic():
+        File.update(status=FileStatus.ERROR, error=message, claimed_by=None).where(
+            File.id == file_id).execute()
+        row = File.get_or_none(File.id == file_id)
+        if row is not None:
+            fail_cart(row.cart_id, cart_error(message))
+
+
+def mark_staged(file_ids, cart_ids):
+    """Record files as staged (their claims end) and their carts as alive, together."""
+    with DB.atomic():
+        File.update(status=FileStatus.STAGED, error='', claimed_by=None).where(
+            File.id.in_(list(file_ids))).execute()
+        Cart.update(updated_date=now()).where(Cart.id.in_(list(cart_ids))).execute()
+
+
+def first_failed_file(cart_id):
+    """A failed file of the cart, or None."""
+    return File.select().where((File.cart == cart_id) &
+                               (File.status == FileStatus.ERROR)).first()
+
+
+def files_to_do(cart_id):
+    """Ids of the cart's files not yet staged (nor failed), in order."""
+    return [row.id for row in File.select(File.id).where(
+        (File.cart == cart_id) & File.status.not_in(FILE_DONE)).order_by(File.id)]
+
+
+# -- workers: bundling ---------------------------------------------------------------------------
+def claim_bundling(cart_id, worker):
+    """``staging`` → ``bundling`` for ``worker``, if every file is staged; True for the one
+    caller that wins (a single conditional UPDATE, so a cart is bundled once)."""
+    not_done = File.select(File.cart).where(
+        (File.cart == cart_id) & (File.status != FileStatus.STAGED))
+    return Cart.update(status=CartStatus.BUNDLING, claimed_by=worker, heartbeat=now(),
+                       updated_date=now()).where(
+        (Cart.id == cart_id) & (Cart.status == CartStatus.STAGING) &
+        Cart.deleted_date.is_null() & Cart.id.not_in(not_done)).execute() == 1
+
+
+def mark_ready(cart_id, bundle_path):
+    """``bundling`` → ``ready`` once the bundle is in place; True if it did."""
+    return Cart.update(status=CartStatus.READY, bundle_path=bundle_path, error='',
+                       claimed_by=None, updated_date=now()).where(
+        (Cart.id == cart_id) & (Cart.status == CartStatus.BUNDLING)).execute() == 1
+
+
+def restage(cart_id, from_status, claimed_by=None):
+    """Hand a cart that lost its worker back to staging (``from_status`` must still hold,
+    and, when given, the claim too); True if this caller did."""
+    query = (Cart.id == cart_id) & (Cart.status == from_status) & Cart.deleted_date.is_null()
+    if claimed_by is not None:
+        query &= Cart.claimed_by == claimed_by
+    return Cart.update(status=CartStatus.STAGING, claimed_by=None, heartbeat=None,
+                       updated_date=now()).where(query).execute() == 1
+
+
+def redrive_stale(cutoff):
+    """Carts with no progress since ``cutoff`` (their tasks were lost), moved back to
+    ``staging``, each by exactly one caller; returns the ids this caller took."""
+    stale = Cart.select(Cart.id, Cart.status).where(
+        Cart.status.in_(BUSY) & Cart.deleted_date.is_null() & (Cart.updated_date < cutoff))
+    taken = []
+    for cart in stale:
+        claimed = Cart.update(status=CartStatus.STAGING, claimed_by=None,
+                              updated_date=now()).where(
+            (Cart.id == cart.id) & (Cart.status == cart.status) &
+            (Cart.updated_date < cutoff)).execute()
+        if claimed:
+            taken.append(cart.id)
+    return taken
+
+
+# -- admin: fixit, delete ------------------------------------------------------------------------
+def reset_for_fixit(cart_id):
+    """Give a cart's failed files another chance: they go back to ``waiting`` and the cart
+    to ``staging`` (claims dropped: ``fixit`` stages them itself)."""
+    with DB.atomic():
+        File.update(status=FileStatus.WAITING, error='', claimed_by=None).where(
+            (File.cart == cart_id) & (File.status == FileStatus.ERROR)).execute()
+        Cart.update(status=CartStatus.STAGING, error='', claimed_by=None,
+                    updated_date=now()).where(Cart.id == cart_id).execute()
+
+
+def check_removable(cart):
+    """Raise :class:`CartInUse` if the cart has work in flight."""
+    if cart.status in BUSY:
+        raise CartInUse('cart {} is {}; delete it once it is ready or in error'.format(
+            cart.cart_uid, cart.status))
+
+
+def mark_deleted(cart):
+    """→ ``deleted``, unless the cart went busy or was deleted meanwhile (CartInUse)."""
+    done = Cart.update(status=CartStatus.DELETED, deleted_date=now(),
+                       updated_date=now()).where(
+        (Cart.id == cart.id) & Cart.deleted_date.is_null() & Cart.status.not_in(BUSY)
+    ).execute()
+    if not done:
+        raise CartInUse('cart {} changed state while being deleted'.format(cart.cart_uid))
