@@ -9,6 +9,8 @@ Layout (upstream's)::
 plus, ours, names containing ``~`` (which no uid may contain, so nothing can clash):
 ``<cart.id>/partial~/`` for downloads in progress, ``<cart.id>/sizes~`` for the sizes the
 archive announced (progress reporting) and ``<cart.id>/lock~`` (see :func:`cart_lock`).
+Every one of them is opened through :mod:`.volume`: relative to its directory's descriptor,
+never through a symbolic link.
 
 The tar is produced by a generator: headers are built with :mod:`tarfile` and file data is
 read in ``transfer_size`` chunks, so a download needs no temporary file and no thread, and a
@@ -20,27 +22,34 @@ import fcntl
 import grp
 import os
 import pwd
-import shutil
 import stat
 import tarfile
 import uuid
 
 from pacifica.common import sendfile
 
+from . import volume as vol
+
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 # Smaller members are copied into the stream: a separate sendfile per small file costs more
 # than the copy it saves.
 REGION_MIN = 256 * 1024
+LINKS = 'cartuids'
+LOCK, PARTIAL, SIZES = 'lock~', 'partial~', 'sizes~'
 
 
 class CartBusy(Exception):
     """The cart is in use (being downloaded) and cannot be removed now."""
 
 
+class BundleError(OSError):
+    """The cart's files cannot be made into a tar (the message says which and why)."""
+
+
 def cart_dir(volume, cart_id):
     """``<volume>/<cart.id>``."""
-    return os.path.join(volume, str(cart_id))
+    return os.path.join(vol.root_path(volume), str(cart_id))
 
 
 def files_dir(volume, cart_id, uid):
@@ -53,54 +62,55 @@ def tar_path(volume, cart_id, uid):
     return os.path.join(cart_dir(volume, cart_id), uid + '.tar')
 
 
-def partial_dir(volume, cart_id):
-    """Where downloads in progress are written before being renamed into place."""
-    return os.path.join(cart_dir(volume, cart_id), 'partial~')
+def make_files_dir(volume, cart_id, uid):
+    """Make ``<cart.id>/<uid>`` if it is missing (an empty cart has none yet)."""
+    with vol.opened(vol.open_cart_dir(volume, cart_id, create=True)) as cart_fd:
+        os.close(vol.open_dir(cart_fd, uid, create=True))
 
 
-def sizes_file(volume, cart_id):
-    """Where the archive-announced size of each file is noted (``<file.id> <size>`` lines)."""
-    return os.path.join(cart_dir(volume, cart_id), 'sizes~')
-
-
-def inside(path, root):
-    """Whether ``path`` resolves to a location under ``root`` (symlinks followed)."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
-    return real.startswith(real_root + os.sep)
+def remove_files_dir(volume, cart_id, uid):
+    """Remove ``<cart.id>/<uid>`` (a bundle cart's files, once its tar is ready)."""
+    with vol.opened(vol.open_cart_dir(volume, cart_id)) as cart_fd:
+        vol.remove_tree(cart_fd, uid)
 
 
 # -- locks -----------------------------------------------------------------------------------
 @contextlib.contextmanager
 def cart_lock(volume, cart_id, exclusive=False):
-    """Hold the cart's lock file: shared while streaming, exclusive to remove.
+    """Hold the cart's lock file: shared while streaming, exclusive to remove; yields the
+    descriptor of the cart directory (valid while the lock is held).
 
     ``flock`` is per open file and is dropped by the kernel when the holder dies, so a
     crashed download never keeps a cart pinned. An exclusive request does not wait: it
-    raises CartBusy. A missing cart directory raises FileNotFoundError.
+    raises CartBusy. A missing cart directory raises FileNotFoundError, a link where the
+    directory or the lock file should be :class:`~.volume.Refused`.
     """
-    path = os.path.join(cart_dir(volume, cart_id), 'lock~')
-    handle = open(path, 'a+b')  # pylint: disable=consider-using-with
-    try:
-        try:
-            fcntl.flock(handle.fileno(),
-                        fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
-        except BlockingIOError:
-            raise CartBusy('cart {} is being downloaded'.format(cart_id)) from None
-        yield
-    finally:
-        handle.close()
+    with vol.opened(vol.open_cart_dir(volume, cart_id)) as cart_fd:
+        lock = vol.open_file(cart_fd, LOCK, os.O_RDWR | os.O_CREAT)
+        with vol.opened(lock):
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+            except BlockingIOError:
+                raise CartBusy('cart {} is being downloaded'.format(cart_id)) from None
+            yield cart_fd
 
 
 def remove_cart_files(volume, cart_id, uid):
-    """Remove the cart's directory and its ``cartuids`` link (missing ones are fine)."""
-    link = os.path.join(volume, 'cartuids', uid)
-    if os.path.islink(link) and os.readlink(link).startswith('../{}/'.format(cart_id)):
-        os.unlink(link)
-    try:
-        shutil.rmtree(cart_dir(volume, cart_id))
-    except FileNotFoundError:
-        pass
+    """Remove the cart's directory and its ``cartuids`` link (missing ones are fine).
+
+    Nothing is followed: a link inside the cart is removed, not its target.
+    """
+    with vol.opened(vol.open_root(volume)) as root:
+        try:
+            links = vol.open_dir(root, LINKS)
+        except (FileNotFoundError, vol.Refused):
+            links = None
+        if links is not None:
+            with vol.opened(links):
+                with contextlib.suppress(OSError):   # no link, or not a link
+                    if os.readlink(uid, dir_fd=links).startswith('../{}/'.format(cart_id)):
+                        os.unlink(uid, dir_fd=links)
+        vol.remove_tree(root, str(cart_id))
 
 
 # -- tar members -----------------------------------------------------------------------------
@@ -121,7 +131,7 @@ def _owner(uid, gid):
     return _NAMES[(uid, gid)]
 
 
-def _tarinfo(path, arcname, info):
+def _tarinfo(parts, arcname, info):
     member = tarfile.TarInfo(arcname)
     member.mode = stat.S_IMODE(info.st_mode)
     member.uid, member.gid = info.st_uid, info.st_gid
@@ -133,27 +143,20 @@ def _tarinfo(path, arcname, info):
     else:
         member.type = tarfile.REGTYPE
         member.size = info.st_size
-    return member, path
+    return member, parts
 
 
-def plan(root, prefix):
-    """``(TarInfo, path on disk)`` for a tar of directory ``root`` under ``prefix``, in tarfile's order
-    (a directory, then its entries sorted by name, recursively). Symlinks and special
-    files are left out: the workers only ever write directories and regular files."""
-    members = [_tarinfo(root, prefix, os.stat(root))]
-
-    def walk(directory, arcdir):
-        for name in sorted(os.listdir(directory)):
-            path = os.path.join(directory, name)
-            info = os.lstat(path)
-            arcname = arcdir + '/' + name
-            if stat.S_ISDIR(info.st_mode):
-                members.append(_tarinfo(path, arcname, info))
-                walk(path, arcname)
-            elif stat.S_ISREG(info.st_mode):
-                members.append(_tarinfo(path, arcname, info))
-
-    walk(root, prefix)
+def plan(dir_fd, name, prefix):
+    """``(TarInfo, parts)`` for a tar of directory ``name`` of ``dir_fd`` under ``prefix``,
+    in tarfile's order (a directory, then its entries sorted by name, recursively); ``parts``
+    locate the entry under ``dir_fd`` for :func:`stream`. Symlinks and special files are
+    left out: the workers only ever write directories and regular files. The walk is
+    iterative, so any depth works."""
+    members = []
+    for parts, info in vol.walk_tree(dir_fd, name):
+        if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+            arcname = '/'.join((prefix,) + parts)
+            members.append(_tarinfo((name,) + parts, arcname, info))
     return members
 
 
@@ -171,8 +174,34 @@ def tar_size(members):
     return -(-total // RECORD) * RECORD
 
 
-def stream(members, chunk_size, regions=False):
-    """Yield the tar of ``members`` in pieces of about ``chunk_size`` bytes.
+class _Opener:
+    """Opens member files under a directory descriptor, one name at a time (no links
+    followed), keeping the last directory open: members come directory by directory."""
+
+    def __init__(self, dir_fd):
+        self.dir_fd = dir_fd
+        self.parent = None
+        self.parent_fd = None
+
+    def open(self, parts):
+        """The member at ``parts`` opened for reading, as a binary file object."""
+        if parts[:-1] != self.parent:
+            self.close()
+            self.parent_fd = vol.open_path(self.dir_fd, parts[:-1])
+            self.parent = parts[:-1]
+        fd = vol.open_file(self.parent_fd, parts[-1], os.O_RDONLY)
+        return os.fdopen(fd, 'rb')
+
+    def close(self):
+        """Close the directory kept open."""
+        if self.parent_fd is not None:
+            os.close(self.parent_fd)
+        self.parent = self.parent_fd = None
+
+
+def stream(members, dir_fd, chunk_size, regions=False):
+    """Yield the tar of ``members`` (from :func:`plan` on ``dir_fd``, which must stay open
+    while this runs) in pieces of about ``chunk_size`` bytes.
 
     The output is an uncompressed PAX tar that :mod:`tarfile` reads, also as a stream. A file
     that shrank since :func:`plan` raises OSError rather than producing a corrupt archive.
@@ -180,15 +209,23 @@ def stream(members, chunk_size, regions=False):
     :class:`~pacifica.common.sendfile.FileRegion` (for a server that sends it with sendfile,
     which then raises on a short file) instead of being read here.
     """
+    opener = _Opener(dir_fd)
+    try:
+        yield from _stream(members, opener, chunk_size, regions)
+    finally:
+        opener.close()
+
+
+def _stream(members, opener, chunk_size, regions):
     buffer = bytearray()
     total = 0
-    for member, path in members:
+    for member, parts in members:
         header = _header(member)
         buffer += header
         total += len(header)
         if member.type != tarfile.REGTYPE:
             continue
-        with open(path, 'rb') as handle:
+        with opener.open(parts) as handle:
             remaining = member.size
             if regions and remaining >= REGION_MIN:
                 yield bytes(buffer)
@@ -198,7 +235,7 @@ def stream(members, chunk_size, regions=False):
             while remaining > 0:
                 data = handle.read(min(chunk_size, remaining))
                 if not data:
-                    raise OSError(errno.EIO, 'file {} shrank while being archived'.format(
+                    raise BundleError(errno.EIO, 'file {} shrank while being archived'.format(
                         member.name))
                 remaining -= len(data)
                 if len(data) >= chunk_size:
@@ -229,36 +266,40 @@ def write_bundle(volume, cart_id, uid, chunk_size, heartbeat=None):
     partial bundle; a failure removes the temporary file. The directory is left for the
     caller to remove once the cart is marked ready: a bundler killed in between is simply
     run again on the complete directory. ``heartbeat`` is called between chunks (to show
-    the cart is alive). Returns the path.
+    the cart is alive). Returns the path. Any failure is an OSError naming the problem.
     """
-    source = files_dir(volume, cart_id, uid)
-    target = tar_path(volume, cart_id, uid)
+    target = uid + '.tar'
     temp = '{}~{}'.format(target, uuid.uuid4().hex)
-    try:
-        with open(temp, 'xb') as handle:
-            for chunk in stream(plan(source, uid), chunk_size):
-                handle.write(chunk)
-                if heartbeat:
-                    heartbeat()
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    return target
+    with vol.opened(vol.open_cart_dir(volume, cart_id)) as cart_fd:
+        try:
+            members = plan(cart_fd, uid, uid)
+            fd = vol.open_file(cart_fd, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, 'wb') as handle:
+                for chunk in stream(members, cart_fd, chunk_size):
+                    handle.write(chunk)
+                    if heartbeat:
+                        heartbeat()
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(temp, target, src_dir_fd=cart_fd, dst_dir_fd=cart_fd)
+            os.fsync(cart_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=cart_fd)
+            raise
+    return tar_path(volume, cart_id, uid)
 
 
 def link_uid(volume, cart_id, uid, target_name):
-    """Point ``cartuids/<uid>`` at ``../<cart.id>/<target_name>`` (atomically replaced)."""
-    links = os.path.join(volume, 'cartuids')
-    os.makedirs(links, exist_ok=True)
-    temp = os.path.join(links, '{}~{}'.format(uid, uuid.uuid4().hex))
-    os.symlink('../{}/{}'.format(cart_id, target_name), temp)
-    try:
-        os.rename(temp, os.path.join(links, uid))
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    """Point ``cartuids/<uid>`` at ``../<cart.id>/<target_name>`` (atomically replaced; a
+    link or file planted as ``cartuids`` itself is refused)."""
+    with vol.opened(vol.open_root(volume)) as root:
+        with vol.opened(vol.open_dir(root, LINKS, create=True, mode=vol.PRIVATE)) as links:
+            temp = '{}~{}'.format(uid, uuid.uuid4().hex)
+            os.symlink('../{}/{}'.format(cart_id, target_name), temp, dir_fd=links)
+            try:
+                os.rename(temp, uid, src_dir_fd=links, dst_dir_fd=links)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=links)
+                raise

@@ -11,8 +11,8 @@ from pacifica.common import sendfile
 
 @pytest.fixture
 def cart_tree(tmp_path):
-    """A small cart directory with nested, UTF-8 and long names."""
-    root = tmp_path / 'uid'
+    """A small cart directory with nested, UTF-8 and long names (``<volume>/7/uid``)."""
+    root = tmp_path / '7' / 'uid'
     files = {'a/b/x.bin': os.urandom(3000), 'top.txt': b'', 'é/ünï.txt': b'hello',
              'a/' + 'l' * 200: os.urandom(10000), 'big.bin': os.urandom(300000)}
     for path, data in files.items():
@@ -22,11 +22,19 @@ def cart_tree(tmp_path):
     return root, files
 
 
+@pytest.fixture
+def cart_fd(cart_tree):
+    """A descriptor of the cart directory holding the tree."""
+    fd = os.open(str(cart_tree[0].parent), os.O_RDONLY | os.O_DIRECTORY)
+    yield fd
+    os.close(fd)
+
+
 @pytest.mark.parametrize('chunk', [512, 4096, 1 << 20])
-def test_stream_is_a_tar_of_the_directory(cart_tree, chunk):
-    root, files = cart_tree
-    members = bundle.plan(str(root), 'pre')
-    data = b''.join(bundle.stream(members, chunk))
+def test_stream_is_a_tar_of_the_directory(cart_tree, cart_fd, chunk):
+    _root, files = cart_tree
+    members = bundle.plan(cart_fd, 'uid', 'pre')
+    data = b''.join(bundle.stream(members, cart_fd, chunk))
     assert len(data) == bundle.tar_size(members)
     assert len(data) % tarfile.RECORDSIZE == 0
     found = {}
@@ -38,14 +46,14 @@ def test_stream_is_a_tar_of_the_directory(cart_tree, chunk):
     assert {'pre', 'pre/a', 'pre/a/b', 'pre/é'} <= set(found)
 
 
-def test_regions_stand_for_exactly_the_bytes_of_large_members(cart_tree):
+def test_regions_stand_for_exactly_the_bytes_of_large_members(cart_tree, cart_fd):
     """With regions (a server that sends them with sendfile) the big member is one region
     and, read back, the stream is byte for byte the copied one."""
-    root, files = cart_tree
-    members = bundle.plan(str(root), 'pre')
-    copied = b''.join(bundle.stream(members, 4096))
+    _root, files = cart_tree
+    members = bundle.plan(cart_fd, 'uid', 'pre')
+    copied = b''.join(bundle.stream(members, cart_fd, 4096))
     regions, pieces = 0, []
-    for chunk in bundle.stream(members, 4096, regions=True):
+    for chunk in bundle.stream(members, cart_fd, 4096, regions=True):
         if isinstance(chunk, sendfile.FileRegion):
             regions += 1
             assert chunk.count == len(files['big.bin']) >= bundle.REGION_MIN
@@ -56,18 +64,17 @@ def test_regions_stand_for_exactly_the_bytes_of_large_members(cart_tree):
     assert b''.join(pieces) == copied
 
 
-def test_a_file_that_shrank_fails_loudly(cart_tree):
+def test_a_file_that_shrank_fails_loudly(cart_tree, cart_fd):
     root, _files = cart_tree
-    members = bundle.plan(str(root), 'pre')
+    members = bundle.plan(cart_fd, 'uid', 'pre')
     (root / 'big.bin').write_bytes(b'short')
-    with pytest.raises(OSError):
-        b''.join(bundle.stream(members, 4096))
+    with pytest.raises(bundle.BundleError, match='shrank'):
+        b''.join(bundle.stream(members, cart_fd, 4096))
 
 
-def test_closing_the_stream_closes_the_file(cart_tree):
-    root, _files = cart_tree
+def test_closing_the_stream_closes_the_file(cart_fd):
     before = len(os.listdir('/proc/self/fd'))
-    chunks = bundle.stream(bundle.plan(str(root), 'pre'), 512)
+    chunks = bundle.stream(bundle.plan(cart_fd, 'uid', 'pre'), cart_fd, 512)
     next(chunks)
     next(chunks)
     chunks.close()   # what the server does when a client disconnects
@@ -76,9 +83,9 @@ def test_closing_the_stream_closes_the_file(cart_tree):
 
 def test_write_bundle_renames_a_complete_tar(cart_tree, tmp_path):
     root, files = cart_tree
-    path = bundle.write_bundle(str(tmp_path), '', 'uid', 65536)
-    assert path == str(tmp_path / 'uid.tar')
+    path = bundle.write_bundle(str(tmp_path), 7, 'uid', 65536)
+    assert path == str(tmp_path / '7' / 'uid.tar')
     assert root.exists()   # removed by the caller once the cart is ready
     with tarfile.open(path) as tar:
         assert tar.extractfile('uid/big.bin').read() == files['big.bin']
-    assert [n for n in os.listdir(str(tmp_path)) if '~' in n] == []
+    assert [n for n in os.listdir(str(tmp_path / '7')) if '~' in n] == []
