@@ -6,9 +6,9 @@ import re
 import uuid
 from datetime import timedelta
 
-from pacifica.common.cli import AdminCommand
+from pacifica.common.cli import AdminCommand, StartupError
 
-from . import carts, claims, lifecycle
+from . import carts, claims, lifecycle, volume
 from .orm import Cart
 from .staging import Stager, stage_synchronously
 from .states import CartStatus
@@ -56,6 +56,10 @@ def _fixit(context, args):
     The files are claimed like a worker claims them (and the claims kept alive while this
     runs), so no worker stages them at the same time.
     """
+    try:
+        volume.prepare_root(context.config.get('cartd', 'volume_path'))
+    except volume.UnsafeVolume as exc:
+        raise StartupError(str(exc)) from None
     holdings = claims.Holdings(
         claims.worker_name('fixit@' + os.uname().nodename, uuid.uuid4().hex[:12]),
         context.config.get('cartd', 'claim_timeout'))

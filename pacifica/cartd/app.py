@@ -28,7 +28,7 @@ from celery import Celery, Task, signals
 from pacifica.common import config as cfg
 from pacifica.common import database
 
-from . import claims, lifecycle
+from . import claims, lifecycle, volume
 from .archive import Transient
 from .config import KEYS, filesystem_broker_dir
 from .orm import DB
@@ -123,6 +123,7 @@ class CartApp(Celery):
         conf = self.cartd_config
         try:
             # The server's refusal, in the worker too: a volume others can write to.
+            volume.prepare_root(conf.get('cartd', 'volume_path'))
         except volume.UnsafeVolume as exc:
             print('pacifica.cartd.tasks: {}'.format(exc), file=sys.stderr)
             os._exit(1)  # pylint: disable=protected-access
