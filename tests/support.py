@@ -261,3 +261,74 @@ def start_uwsgi(module, tmp_path, env, processes=2, socket_option='--http-socket
             str(processes)] + (['--threads', str(threads)] if threads else []) + [
                 '--module', module, '--need-app', '--die-on-term', '--disable-logging']
     return Server(argv, env, port, str(tmp_path))
+
+
+# -- hostile input for the property-based tests -------------------------------------------------
+def hostile_strategies():
+    """Hypothesis strategies for hostile input, shared by the services' property tests:
+
+    ``text``: any code point (lone surrogates, NUL, controls) and known troublemakers
+    (traversal, encoded traversal, huge and negative numbers, inf/nan, long strings);
+    ``integers``: the edges of every integer type and far beyond; ``header``: what a
+    client can put in a header value (latin-1, no CR/LF, no leading space).
+    Imported lazily so that only the property tests need hypothesis."""
+    from hypothesis import strategies as st  # pylint: disable=import-outside-toplevel
+    edges = st.sampled_from([
+        '', ' ', '\x00', 'a\x00b', '\ud800', 'x\udfff', '\r\n', '\t', '\x7f', '\u202e', '..',
+        '.', '../../etc/passwd', '..%2F..%2Fetc%2Fpasswd', '%2e%2e', '%00', '%', '%zz', '/',
+        '//x', '\\..\\x', 'a+upload-1', "' OR 1=1 --", 'inf', '-inf', 'nan', '1e20',
+        '-1e20', '0x10', '1_000', '+5', '-0', ' 7 ', '\u0663', 'x' * 256, 'y' * 5000,
+        'bytes=0-0,0-0,0-0', 'bytes=-0', 'bytes=0-', 'Sun, 06 Nov 99999 08:49:37 GMT'])
+    integers = st.one_of(
+        st.sampled_from([0, -1, 1, 2 ** 31, 2 ** 32, 2 ** 33, 2 ** 63 - 1, 2 ** 63, -2 ** 63,
+                         10 ** 20, 10 ** 30, 10 ** 300]),
+        st.integers(min_value=-2 ** 80, max_value=2 ** 80))
+    text = st.one_of(edges, integers.map(str),
+                     st.text(st.characters(codec=None, exclude_categories=()), max_size=30))
+    header = st.one_of(edges, integers.map(str), st.text(
+        st.characters(max_codepoint=255, exclude_characters='\r\n'), max_size=60)).map(
+            lambda value: value.encode('latin-1', 'replace').decode('latin-1')
+            .replace('\r', '').replace('\n', '').lstrip())
+    return {'text': text, 'integers': integers, 'header': header}
+
+
+def pct(text):
+    """Percent-encode ``text`` whatever it holds (a lone surrogate as its UTF-8 bytes, as a
+    sloppy client would send it)."""
+    from urllib.parse import quote  # pylint: disable=import-outside-toplevel
+    return quote(str(text).encode('utf-8', 'surrogatepass'), safe='')
+
+
+def query_string(pairs):
+    """``k=v&...`` from (name, value) pairs, each :func:`pct`-encoded; a list value repeats
+    the parameter."""
+    parts = []
+    for name, value in pairs:
+        for item in value if isinstance(value, list) else [value]:
+            parts.append('{}={}'.format(pct(name), pct(item)))
+    return '&'.join(parts)
+
+
+def property_settings(examples):
+    """Bounded hypothesis settings for tests against a live server: ``examples`` cases, no
+    per-case deadline (timings are noisy), the minimal failing case printed with its
+    reproduction blob, nothing written to an example database in the tree."""
+    from hypothesis import HealthCheck, settings  # pylint: disable=import-outside-toplevel
+    return settings(max_examples=examples, deadline=None, database=None, print_blob=True,
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.function_scoped_fixture])
+
+
+def check_answer(response):
+    """No 5xx, and any error is the JSON error document with an empty traceback. Returns
+    True when the request was refused (4xx)."""
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if response.status_code < 400:
+        return False
+    assert response.headers['Content-Type'].startswith('application/json'), response.headers
+    if response.request.method != 'HEAD':
+        body = response.json()
+        assert set(body) == {'status', 'message', 'traceback', 'version'}, body
+        assert body['status'].startswith(str(response.status_code)), body
+        assert body['traceback'] == '' and body['message'], body
+    return True

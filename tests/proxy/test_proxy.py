@@ -384,3 +384,48 @@ def test_failing_archive_never_gives_a_complete_looking_file(suite, tmp_path, mo
         proxy.stop()
         archive.shutdown()
         archive.server_close()
+
+
+# -- property-based: hostile input -----------------------------------------------------------
+def _hostile_file_request():
+    """(method, path, headers): hostile or case-mangled hash types and sums, extra or
+    missing segments, and any Range header."""
+    from hypothesis import strategies as st  # pylint: disable=import-outside-toplevel
+    from support import hostile_strategies, pct  # pylint: disable=import-outside-toplevel
+    hostile = hostile_strategies()
+    known = sha1(FILES[101][1])
+    hashsum = st.one_of(
+        st.sampled_from([known, '0' * 40, sha1(FILES[108][1])]).flatmap(
+            lambda digits: st.lists(st.booleans(), min_size=40, max_size=40).map(
+                lambda upper: ''.join(c.upper() if u else c for c, u in zip(digits, upper)))),
+        hostile['text'])
+    hashtype = st.one_of(st.sampled_from(['sha1', 'SHA1', 'Sha1', 'md5', 'sha256', 'shake_128']),
+                         hostile['text'])
+    segments = st.tuples(hashtype, hashsum).map(lambda pair: [pct(p) for p in pair])
+    # the hash type followed by none, one or two other segments: missing or extra ones
+    odd_segments = st.tuples(segments, st.lists(hostile['text'].map(pct), max_size=2)).map(
+        lambda both: both[0][:1] + both[1])
+    paths = st.one_of(segments, odd_segments).map(lambda segs: '/files/' + '/'.join(segs))
+    ranges = st.one_of(st.just({}), hostile['header'].map(lambda value: {'Range': value}))
+    return st.tuples(st.sampled_from(['GET', 'HEAD']), paths, ranges)
+
+
+def test_hostile_file_requests_never_5xx_and_errors_name_no_download(suite):
+    """Every answer below 500 (metadata and the archive are up), errors are the JSON error
+    document without Content-Disposition, and no body is larger than the file."""
+    from hypothesis import given, note  # pylint: disable=import-outside-toplevel
+    from support import check_answer, property_settings  # pylint: disable=import-outside-toplevel
+
+    @property_settings(100)
+    @given(case=_hostile_file_request())
+    def check(case):
+        method, path, headers = case
+        note(repr(case))
+        resp = requests.request(method, suite['proxy'].url + path, headers=headers, timeout=30)
+        if check_answer(resp):
+            assert 'Content-Disposition' not in resp.headers
+        elif 'Content-Disposition' in resp.headers:   # the file, or a part of it
+            assert resp.content in FILES[101][1]
+        elif method == 'GET':   # a path the client normalised to / ('/files/..')
+            assert resp.json() == {'message': 'Pacifica Proxy Up and Running'}
+    check()

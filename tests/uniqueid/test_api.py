@@ -5,19 +5,6 @@ import requests
 from support import assert_json_error, service_env, start_service
 
 
-@pytest.fixture(scope='module')
-def server(module_db_url, tmp_path_factory):
-    """One uniqueid server per backend for this module, on a synced database."""
-    from support import run_admin  # pylint: disable=import-outside-toplevel
-    tmp = tmp_path_factory.mktemp('uniqueid')
-    env = service_env(tmp, 'uniqueid', PEEWEE_URL=module_db_url)
-    done = run_admin('pacifica.uniqueid', ['dbsync'], env, cwd=str(tmp))
-    assert done.returncode == 0, done.stderr
-    srv = start_service('pacifica.uniqueid', tmp, env)
-    yield srv
-    srv.stop()
-
-
 def getid(server, query, method='GET'):
     """Call /getid with a raw query string (so hostile input reaches the server as written)."""
     return requests.request(method, server.url + '/getid?' + query, timeout=10)
