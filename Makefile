@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install clean
+.PHONY: run test install clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ $(VENV)/.installed-test: setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[all,test]'
 	touch $@ $(VENV)/.installed-run
 
+$(VENV)/.installed-docs: setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[all,docs]'
+	touch $@ $(VENV)/.installed-run
+
 install: $(VENV)/.installed-run
 
 # make run ARGS='--port-offset 1000 --home /tmp/second' passes options to pacifica-suite.
@@ -30,6 +34,10 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The manual (docs/), warnings are errors; open build/docs/html/index.html.
+docs: $(VENV)/.installed-docs
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs/html
 
 clean:
 	rm -rf $(VENV) .pacifica .pytest_cache *.egg-info

@@ -15,6 +15,7 @@ EXTRAS = {
     'postgres': POSTGRES,
     'redis': ['redis>=4.5'],                   # a Redis broker for cartd's Celery
     'uwsgi': ['uwsgi>=2.0.22'],
+    'docs': ['sphinx>=7'],                     # make docs: the manual under docs/
 }
 EXTRAS['all'] = sorted({req for name in ('uniqueid', 'metadata', 'cartd', 'proxy',
                                          'archiveinterface', 'postgres')
