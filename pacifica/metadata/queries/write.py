@@ -191,7 +191,7 @@ def _insert_sql(obj, columns, count, returning):
 
 def _insert(obj, rows):
     """One multi-row INSERT per group of rows with the same columns (and per
-    SQL_VARIABLES chunk); returns the primary keys in row order."""
+    SQL_VARIABLES chunk); returns the primary keys in row order, in their JSON form."""
     meta = obj.model._meta  # pylint: disable=protected-access
     groups = defaultdict(list)
     for row in rows:
@@ -210,14 +210,15 @@ def _insert(obj, rows):
             cursor = DB.obj.execute_sql(_insert_sql(obj, columns, len(chunk), returning),
                                         params)
             if returning:
-                keys.extend({f.name: f.python_value(v) for f, v in zip(obj.pk_fields, key)}
+                keys.extend(_key_json({f.name: f.python_value(v)
+                                       for f, v in zip(obj.pk_fields, key)})
                             for key in cursor.fetchall())
                 continue
             last = cursor.lastrowid
             for offset, row in enumerate(chunk):
                 if 'id' in pk_names and 'id' not in row:
                     row = dict(row, id=last - len(chunk) + 1 + offset)
-                keys.append({name: row[name] for name in pk_names})
+                keys.append(_key_json({name: row[name] for name in pk_names}))
     return keys
 
 
@@ -261,6 +262,7 @@ def create(obj, body):
                         obj.fields['id'], peewee.AutoField):
                     _advance_sequence(obj)
                 inserted += _insert(obj, [row for row in rows if 'id' not in row])
+                rows.clear()   # the event needs only the keys: free the rows before the commit
             except peewee.IntegrityError as exc:
                 text = str(exc)
                 if explicit and ('"{}_pkey"'.format(obj.table) in text or
@@ -271,7 +273,7 @@ def create(obj, body):
                 raise
     except (peewee.IntegrityError, peewee.DataError) as exc:
         raise _conflict(exc) from None
-    return Event(obj.name, 'insert', [_key_json(k) for k in inserted])
+    return Event(obj.name, 'insert', inserted)
 
 
 def _key_json(key, rename_id=False):
