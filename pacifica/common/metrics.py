@@ -184,6 +184,7 @@ def exposition(gauges=None):
     ``gauges``: a callable returning ``(name, labels, value)`` tuples read now.
     """
     import prometheus_client  # pylint: disable=import-outside-toplevel
+    import prometheus_client.exposition  # pylint: disable=import-outside-toplevel
     from prometheus_client.core import GaugeMetricFamily  # pylint: disable=import-outside-toplevel
 
     body = []
@@ -210,4 +211,8 @@ def exposition(gauges=None):
         extra = prometheus_client.CollectorRegistry(auto_describe=False)
         extra.register(_Now())
         body.append(prometheus_client.generate_latest(extra))
-    return b''.join(body), prometheus_client.CONTENT_TYPE_LATEST
+    # The classic text format every Prometheus version reads (the body is the same for our
+    # plain metric names); prometheus_client's newest default is 1.0.0.
+    content_type = getattr(prometheus_client.exposition, 'CONTENT_TYPE_PLAIN_0_0_4',
+                           'text/plain; version=0.0.4; charset=utf-8')
+    return b''.join(body), content_type
