@@ -8,9 +8,21 @@ DDL carries no DEFAULT clause, as upstream.
 import datetime
 import uuid
 
-from pacifica.common.database import peewee
+from pacifica.common.database import family_of, peewee
 
 DB = peewee.DatabaseProxy()
+
+
+class SerialField(peewee.AutoField):
+    """The integer ``id`` key: ``SERIAL`` on PostgreSQL, and on SQLite
+    ``INTEGER PRIMARY KEY AUTOINCREMENT``, so that there too the id of a hard-deleted row is
+    never handed out again (a plain SQLite rowid key reuses the largest one)."""
+
+    def ddl(self, ctx):
+        node = super().ddl(ctx)
+        if family_of(self.model._meta.database) == 'sqlite':  # pylint: disable=protected-access
+            return peewee.NodeList((node, peewee.SQL('AUTOINCREMENT')))
+        return node
 
 
 def utc_now():
@@ -23,8 +35,10 @@ REQUIRED = object()
 
 
 class Base(peewee.Model):
-    """``created``/``updated`` (NOT NULL) and ``deleted`` (NULL = live), all indexed."""
+    """``id`` (unless a table declares its own key), ``created``/``updated`` (NOT NULL) and
+    ``deleted`` (NULL = live), all indexed."""
 
+    id = SerialField()
     created = peewee.DateTimeField(default=utc_now, index=True)
     updated = peewee.DateTimeField(default=utc_now, index=True)
     deleted = peewee.DateTimeField(null=True, index=True)
