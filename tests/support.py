@@ -98,7 +98,7 @@ class Server:
             try:
                 requests.get(self.url + ready_path, timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):   # uWSGI accepts early
                 if time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError('server did not start: ' + self.output()) from None

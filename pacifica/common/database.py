@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 LOGGER = logging.getLogger(__name__)
 
@@ -163,6 +163,46 @@ def _query_value(value):
     return value
 
 
+def redact(url):
+    """``url`` with its password (if any) replaced by ``***``: for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return '<a database URL that cannot be read>'
+    if '@' not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit('@', 1)
+    if ':' not in userinfo:
+        return url
+    return urlunsplit((parts.scheme, userinfo.split(':', 1)[0] + ':***@' + host, parts.path,
+                       parts.query, parts.fragment))
+
+
+def describe(database):
+    """A database's address for messages: ``postgresql://user@host:port/name`` or the SQLite
+    file, never a password."""
+    db = getattr(database, 'obj', database)
+    family = family_of(db)
+    if family == 'sqlite':
+        return 'sqlite:///{}'.format(db.database)
+    params = db.connect_params
+    host = params.get('host') or 'localhost'
+    if params.get('port'):
+        host = '{}:{}'.format(host, params['port'])
+    user = params.get('user')
+    return '{}://{}{}/{}'.format(family, user + '@' if user else '', host, db.database)
+
+
+def _scrub(text, database):
+    """``text`` with the database's password (should a driver ever echo it) masked."""
+    db = getattr(database, 'obj', database)
+    params = getattr(db, 'connect_params', None) or {}
+    for key in ('password', 'passwd'):
+        if params.get(key):
+            text = text.replace(str(params[key]), '***')
+    return text
+
+
 def parse_url(url):
     """Split a peewee database URL into ``(family, database class, connect kwargs)``.
 
@@ -171,8 +211,15 @@ def parse_url(url):
     ``postgres://``, ``postgresql://``, ``mysql://`` and the ``+pool`` variants.
     """
     if not isinstance(url, str) or '://' not in url:
-        raise DatabaseURLError('not a database URL: {!r}'.format(url))
-    parts = urlsplit(url)
+        # Not echoed: without a scheme nothing tells a password from the rest.
+        raise DatabaseURLError('not a database URL (write scheme://[user[:password]@]host'
+                               '[:port]/database or sqlite:///path)')
+    try:
+        parts = urlsplit(url)
+        parts.port  # pylint: disable=pointless-statement
+    except ValueError as exc:
+        raise DatabaseURLError('database URL {} cannot be read: {}'.format(
+            redact(url), exc)) from None
     scheme = parts.scheme.lower()
     if scheme.endswith('+pool'):
         scheme = scheme[:-len('+pool')]
@@ -190,7 +237,7 @@ def parse_url(url):
         database = database or ':memory:'
     else:
         if not database:
-            raise DatabaseURLError('database URL {!r} names no database'.format(url))
+            raise DatabaseURLError('database URL {} names no database'.format(redact(url)))
         if parts.username:
             kwargs['user'] = unquote(parts.username)
         if parts.password:
@@ -299,11 +346,30 @@ def quote(database, name):
     return left + name + right
 
 
+# Connection failures that waiting cannot cure: the server answered, and said no (PostgreSQL,
+# MySQL), or the SQLite file cannot be opened. Anything else (refused, timed out, starting up,
+# too many clients, a name not resolving yet) is retried.
+_PERMANENT_FAILURES = (
+    'authentication failed', 'does not exist', 'no pg_hba.conf entry', 'invalid dsn',
+    'invalid connection option', 'invalid sslmode', 'unsupported frontend protocol',
+    'permission denied', 'access denied', 'unknown database',
+    'unable to open database file', 'file is not a database', 'is not a database',
+)
+
+
+def is_permanent(exc):
+    """Whether a failed connect can only fail the same way when tried again."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _PERMANENT_FAILURES)
+
+
 def connect_with_retry(database, attempts, wait, sleep=time.sleep):
     """Connect, retrying connection-level failures ``attempts`` times ``wait`` seconds apart.
 
     Raises :class:`ConnectError` (``Failed database connect retry.``, as upstream) when the
-    database is still unreachable.
+    database is still unreachable, and at once, without retrying, when the database refused
+    in a way that cannot change (authentication, no such role or database, a file that cannot
+    be opened). Messages name the database by :func:`describe`, never with its password.
     """
     attempts = max(1, int(attempts))
     last = None
@@ -313,14 +379,18 @@ def connect_with_retry(database, attempts, wait, sleep=time.sleep):
             database.execute_sql('SELECT 1')
             return database
         except peewee.OperationalError as exc:
-            last = exc
+            last = _scrub(' '.join(str(exc).split()), database)
             if not database.is_closed():
                 database.close()
+            if is_permanent(exc):
+                raise ConnectError('Failed database connect to {} (not retried): {}'.format(
+                    describe(database), last)) from None
             LOGGER.warning('database connect attempt %d/%d failed: %s', attempt + 1, attempts,
-                           str(exc).strip())
+                           last)
             if attempt + 1 < attempts:
                 sleep(wait)
-    raise ConnectError('Failed database connect retry. ({})'.format(str(last).strip()))
+    raise ConnectError('Failed database connect retry. ({}: {})'.format(describe(database),
+                                                                        last))
 
 
 def enable_debug_logging():

@@ -387,8 +387,10 @@ def cherrypy_settings(config):
     applied after these may still change them)."""
     if not config.has('server', 'thread_pool'):
         return {}
+    timeout = config.get('server', 'header_timeout')
     return {'server.max_request_body_size': config.get('server', 'max_request_body'),
-            'server.socket_timeout': config.get('server', 'header_timeout'),
+            # CherryPy's config checker expects an int here; a fraction works all the same.
+            'server.socket_timeout': int(timeout) if timeout.is_integer() else timeout,
             'server.thread_pool': config.get('server', 'thread_pool')}
 
 

@@ -28,13 +28,16 @@ def _env(tmp, name, urls):
     return extra
 
 
-def start_fleet(tmp, extra_env=None):
-    """``{service name: Server}`` for the five services, on SQLite and the filesystem broker
+def start_fleet(tmp, extra_env=None, names=None):
+    """``{service name: Server}`` for the five services (or those in ``names``; the proxy
+    needs metadata and the archive, cartd the archive), on SQLite and the filesystem broker
     (the rules under test are in the HTTP layer, the same on every database); ``extra_env``
     is added to every service's environment. Stop them with :func:`stop_fleet`."""
     servers, urls = {}, {}
     try:
         for package, name, has_db in SERVICES:
+            if names is not None and name not in names:
+                continue
             home = tmp / name
             home.mkdir()
             env = service_env(home, name, **dict(_env(tmp, name, urls), **(extra_env or {})))

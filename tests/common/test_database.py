@@ -1,5 +1,8 @@
 """pacifica.common.database: URLs, pragmas, retrying connect."""
+from urllib.parse import quote
+
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from pacifica.common import database
 from pacifica.common.database import peewee
@@ -111,3 +114,58 @@ def test_write_lock_is_a_no_op_off_sqlite():
     db = database.open_database('postgresql://nobody@127.0.0.1:1/none')
     with database.write_lock(db) as held:
         assert held is None
+
+
+# -- passwords stay out of messages; only what waiting can cure is retried --------------------
+# Marked at both ends, so that a password can never be a piece of the host or the path.
+SECRETS = st.text(alphabet=st.characters(blacklist_categories=('Cs',),
+                                         blacklist_characters='@/:?#[]%'),
+                  max_size=20).map(lambda text: 'Q7pw' + text + 'wp7Q')
+
+
+@settings(max_examples=60, deadline=None)
+@given(password=SECRETS, tail=st.sampled_from(['', '/', '/?x=1', ':notaport/db', ':99999/db',
+                                               '/db?sslmode=bogus']))
+@example(password='hunter2', tail='/')
+def test_no_message_names_the_password(password, tail):
+    """Whatever is wrong with a URL, the message about it does not carry its password."""
+    url = 'postgresql://user:{}@host{}'.format(quote(password, safe=''), tail)
+    assert quote(password, safe='') not in database.redact(url)
+    try:
+        db = database.open_database(url)
+    except database.DatabaseURLError as exc:
+        assert password not in str(exc) and quote(password, safe='') not in str(exc)
+        return
+    assert password not in database.describe(db)
+
+
+def test_redact_keeps_everything_but_the_password():
+    assert database.redact('postgresql://u:pw@h:5/db?x=1') == 'postgresql://u:***@h:5/db?x=1'
+    assert database.redact('postgresql://u@h/db') == 'postgresql://u@h/db'
+    assert database.redact('sqliteext:///db.sqlite3') == 'sqliteext:///db.sqlite3'
+
+
+@pytest.mark.parametrize('message, permanent', [
+    ('FATAL:  password authentication failed for user "pacifica"', True),
+    ('FATAL:  role "nobody" does not exist', True),
+    ('FATAL:  database "nodb" does not exist', True),
+    ('FATAL:  no pg_hba.conf entry for host "10.0.0.1", user "u", database "d"', True),
+    ('unable to open database file', True),
+    ("(1045, \"Access denied for user 'u'@'h' (using password: YES)\")", True),
+    ('connection to server at "127.0.0.1", port 1 failed: Connection refused', False),
+    ('timeout expired', False),
+    ('FATAL:  the database system is starting up', False),
+    ('FATAL:  sorry, too many clients already', False),
+    ('could not translate host name "db" to address: Name or service not known', False),
+    ('database is locked', False),
+])
+def test_what_is_worth_retrying(message, permanent):
+    assert database.is_permanent(peewee.OperationalError(message)) is permanent
+
+
+def test_a_permanent_failure_is_not_retried(tmp_path):
+    db = database.open_database('sqliteext:///' + str(tmp_path / 'missing' / 'db.sqlite3'))
+    sleeps = []
+    with pytest.raises(database.ConnectError, match='not retried'):
+        database.connect_with_retry(db, 10, 20, sleep=sleeps.append)
+    assert sleeps == []

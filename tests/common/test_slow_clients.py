@@ -1,0 +1,45 @@
+"""Slow clients cannot starve a service: with 50 sockets trickling their headers (or saying
+nothing at all), a normal client of the same service is answered within 1 s. Each service is
+started the way its CLI starts it, with its default [server] settings. The figures are in
+benchmarks/RESULTS.md (benchmarks/slow_clients.py)."""
+import json
+
+import pytest
+
+from common.fleet import NAMES, start_fleet, stop_fleet
+from common.rawhttp import assert_json_error, responses
+from common.slowloris import Trickle, timed_gets
+
+# A page of each service that goes through its resources and, where it has one, its
+# database (the other pages are the same server).
+PAGES = {'archiveinterface': '/', 'uniqueid': '/getid?range=1&mode=slowloris',
+         'metadata': '/keys?_id=1', 'cartd': '/no-such-cart', 'proxy': '/'}
+
+
+@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('silent', [False, True], ids=['trickling', 'silent'])
+def test_fifty_slow_sockets_do_not_delay_a_normal_client(fleet, name, silent):
+    server = fleet[name]
+    with Trickle(server.port, count=50, every=0.5, silent=silent):
+        times = timed_gets(server.url + PAGES[name], count=5, pause=0.1)
+    assert max(times) < 1.0, times
+
+
+def test_headers_that_never_end_get_a_408(tmp_path):
+    """Past header_timeout (here 2 s, set through UNIQUEID_HEADER_TIMEOUT) a trickling
+    request is answered 408 with the JSON body and closed; normal clients were served
+    throughout."""
+    servers = start_fleet(tmp_path, {'UNIQUEID_HEADER_TIMEOUT': '2'}, names=['uniqueid'])
+    try:
+        server = servers['uniqueid']
+        with Trickle(server.port, count=20, every=0.3) as slow:
+            times = timed_gets(server.url + '/', count=12, pause=0.25)
+            answers = slow.answers(wait=4)
+        assert max(times) < 1.0, times
+        for data in answers:
+            found = responses(data)
+            assert len(found) == 1, data
+            doc = assert_json_error(found[0], 408)
+            assert 'headers took more than 2 s' in doc['message'], json.dumps(doc)
+    finally:
+        stop_fleet(servers)
