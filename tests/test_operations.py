@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support import (BROKER_URL, POSTGRES_URL, EventReceiver, create_postgres_database,
                      drop_postgres_database, free_port_offset, run_admin, service_env,
                      start_service, start_uwsgi)
-from test_suite import processes_in, start_suite, stop_suite
+from test_suite import pid_of, start_suite, stop_suite
 
 PORTS = {'archiveinterface': 8080, 'uniqueid': 8051, 'metadata': 8121, 'cartd': 8081,
          'proxy': 8180}
@@ -62,15 +62,6 @@ def execute_sql(suite, service, sql):
     import psycopg2  # pylint: disable=import-outside-toplevel
     with psycopg2.connect(suite['database']) as conn, conn.cursor() as cur:
         cur.execute(sql)
-
-
-def pid_of(home, module):
-    """The pid of the suite's process running ``python -m <module>``."""
-    for pid in processes_in(home):
-        with open('/proc/{}/cmdline'.format(pid), 'rb') as handle:
-            if module.encode() in handle.read().split(b'\0'):
-                return pid
-    raise AssertionError('no {} process'.format(module))
 
 
 def ready(url, timeout=5):

@@ -1,6 +1,7 @@
 """``pacifica-suite`` (behind ``make run``) as a foreground program: it starts every installed
 service, prints a working example, refuses a second suite on its state directory, and leaves
 no process and no port behind however it ends (Ctrl-C, SIGTERM, SIGHUP, SIGKILL)."""
+import hashlib
 import os
 import re
 import signal
@@ -12,7 +13,8 @@ import time
 import pytest
 import requests
 
-from support import ROOT, SUITE_PORTS, free_port_offset
+from support import (BROKER_URL, POSTGRES_URL, ROOT, SUITE_PORTS, create_postgres_database,
+                     drop_postgres_database, free_port_offset)
 
 # Ctrl-C stops everything within this many seconds (issue 12, item 4).
 STOP_WITHIN = 2.0
@@ -164,6 +166,60 @@ def test_sigkill_of_the_suite_takes_its_services_along(tmp_path):
         assert requests.get(url, timeout=5).json() == {'startIndex': 0, 'endIndex': 9}
     finally:
         stop_suite(again, home, offset, signal.SIGTERM)
+
+
+def pid_of(home, module):
+    """The pid of the suite's process running ``python -m <module>``."""
+    for pid in processes_in(home):
+        with open('/proc/{}/cmdline'.format(pid), 'rb') as handle:
+            if module.encode() in handle.read().split(b'\0'):
+                return pid
+    raise AssertionError('no {} process'.format(module))
+
+
+@pytest.mark.parametrize('backend', ['embedded', 'postgresql+rabbitmq'])
+def test_a_task_in_flight_at_ctrl_c_is_not_lost(tmp_path, backend, monkeypatch):
+    args, database = [], None
+    if backend != 'embedded':
+        if not (POSTGRES_URL and BROKER_URL):
+            pytest.skip('PACIFICA_TEST_POSTGRES and PACIFICA_TEST_BROKER are not both set')
+        database = create_postgres_database()
+        args = ['--database', database, '--broker', BROKER_URL]
+        monkeypatch.setenv('CELERY_TASK_QUEUE', 'suite_' + os.path.basename(database))
+    home, offset = tmp_path / 'state', free_port_offset()
+    archive = 'http://127.0.0.1:{}'.format(8080 + offset)
+    cartd = 'http://127.0.0.1:{}'.format(8081 + offset)
+    try:
+        proc, _banner = start_suite(home, offset, *args)
+        data = os.urandom(100000)
+        assert requests.put(archive + '/9001', data=data, timeout=5).status_code == 201
+        # The archive hangs: the worker's task waits on it, in flight, when Ctrl-C comes.
+        os.kill(pid_of(home, 'pacifica.archiveinterface'), signal.SIGSTOP)
+        resp = requests.post(cartd + '/flight', timeout=5, json={'fileids': [
+            {'id': '9001', 'path': 'f.bin', 'hashtype': 'sha1',
+             'hashsum': hashlib.sha1(data).hexdigest()}]})
+        assert resp.status_code == 201
+        worker_log = home / 'cartd-worker.log'
+        deadline = time.monotonic() + 20
+        while 'stage_batch' not in worker_log.read_text().split('ready.')[-1]:
+            assert time.monotonic() < deadline, 'the worker never took the task'
+            time.sleep(0.1)
+        stop_suite(proc, home, offset)
+        proc, _banner = start_suite(home, offset, *args)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                status = requests.head(cartd + '/flight', timeout=5).headers['X-Pacifica-Status']
+                if status != 'staging':
+                    break
+                assert time.monotonic() < deadline, 'the cart never finished after the restart'
+                time.sleep(0.2)
+            assert status == 'ready'
+        finally:
+            stop_suite(proc, home, offset)
+    finally:
+        if database:
+            drop_postgres_database(database)
 
 
 def test_address_and_the_admin_commands_find_the_suite(tmp_path):
