@@ -8,6 +8,7 @@ from datetime import timedelta
 from pacifica.common import errors
 
 from . import bundle
+from . import volume as vol
 from . import lifecycle
 from .lifecycle import CartInUse, now  # noqa: F401  (the rules' callers use these names)
 from .orm import ERROR, FILE_STAGED, READY, Cart, CartTasks, File
@@ -46,23 +47,25 @@ def touch(cart_id):
 def _read_sizes(volume, cart_id):
     sizes = {}
     try:
-        with open(bundle.sizes_file(volume, cart_id), encoding='ascii') as handle:
+        with vol.opened(vol.open_cart_dir(volume, cart_id)) as cart_fd:
+            fd = vol.open_file(cart_fd, bundle.SIZES, os.O_RDONLY)
+        with open(fd, encoding='ascii') as handle:
             for line in handle:
                 parts = line.split()
                 if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
                     sizes[int(parts[0])] = int(parts[1])
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         pass
     return sizes
 
 
-def note_size(volume, cart_id, file_id, size):
-    """Remember the size the archive announced for a file (for progress reports).
+def note_size(cart_fd, file_id, size):
+    """Remember the size the archive announced for a file (for progress reports), in
+    ``sizes~`` of the cart directory ``cart_fd``.
 
     One short ``O_APPEND`` write per file is atomic, so workers never interleave lines.
     """
-    fd = os.open(bundle.sizes_file(volume, cart_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                 0o644)
+    fd = vol.open_file(cart_fd, bundle.SIZES, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, '{} {}\n'.format(file_id, size).encode('ascii'))
     finally:
@@ -97,8 +100,10 @@ def delete_cart(cart, volume):
     except bundle.CartBusy:
         raise CartInUse('cart {} is being downloaded; try again when the download has '
                         'finished'.format(cart.cart_uid)) from None
-    except FileNotFoundError:
-        # No cart directory (an error cart that never staged anything): nothing to lock.
+    except (FileNotFoundError, vol.Refused):
+        # No cart directory (an error cart that never staged anything), or something that
+        # is not cartd's where it or its lock should be: nothing to lock; whatever is
+        # there is removed without being followed.
         _mark_deleted(cart)
         _remove_files(cart, volume)
 
@@ -133,33 +138,74 @@ def purge_older_than(cutoff, volume, report=print):
 
 def free_bytes(volume):
     """Free bytes available to this user on the filesystem holding the volume."""
-    info = os.statvfs(volume)
+    info = os.statvfs(vol.root_path(volume))
     return info.f_bavail * info.f_frsize
 
 
+def capacity_bytes(volume):
+    """What the volume could hold for this user if it were empty: its filesystem's size
+    less the blocks reserved for root that this user cannot have."""
+    info = os.statvfs(vol.root_path(volume))
+    return (info.f_blocks - (info.f_bfree - info.f_bavail)) * info.f_frsize
+
+
+def _purge_candidates(keep_cart_id, buffer_seconds):
+    """Finished carts (ready or error) unused for ``buffer_seconds``, oldest first."""
+    cutoff = now() - timedelta(seconds=buffer_seconds)
+    return list(Cart.select().where(
+        Cart.deleted_date.is_null() & Cart.status.in_((READY, ERROR)) &
+        (Cart.id != keep_cart_id) & (Cart.updated_date < cutoff))
+        .order_by(Cart.creation_date, Cart.id))
+
+
+def _cart_usage(volume, cart_id):
+    try:
+        with vol.opened(vol.open_root(volume)) as root:
+            return vol.usage(root, str(cart_id))
+    except OSError:
+        return 0
+
+
+def _plan_purge(volume, needed, candidates):
+    """The fewest candidates, oldest first, whose space brings free space to ``needed``;
+    None when even all of them would not."""
+    free = free_bytes(volume)
+    chosen = []
+    for cart in candidates:
+        if free >= needed:
+            break
+        free += _cart_usage(volume, cart.id)
+        chosen.append(cart)
+    return chosen if free >= needed else None
+
+
 def purge_for_space(volume, needed, keep_cart_id, buffer_seconds, report=None):
-    """Delete least recently used finished carts until ``needed`` bytes are free.
+    """Make ``needed`` bytes free by deleting least recently used finished carts, or
+    delete nothing and return False when that cannot work.
 
     Only carts in ``ready`` or ``error``, untouched for ``buffer_seconds`` and not being
-    downloaded are candidates, oldest first. Returns whether enough space is free.
+    downloaded are candidates, oldest first, and only as many as the space needs: before
+    anything is deleted, free space plus what the candidates would release must reach
+    ``needed``. Returns whether enough space is free.
     """
     skipped = set()
     while free_bytes(volume) < needed:
-        cutoff = now() - timedelta(seconds=buffer_seconds)
-        query = (Cart.select().where(
-            Cart.deleted_date.is_null() & Cart.status.in_((READY, ERROR)) &
-            (Cart.id != keep_cart_id) & (Cart.updated_date < cutoff))
-            .order_by(Cart.creation_date, Cart.id))
-        victim = next((cart for cart in query if cart.id not in skipped), None)
-        if victim is None:
+        candidates = [cart for cart in _purge_candidates(keep_cart_id, buffer_seconds)
+                      if cart.id not in skipped]
+        plan = _plan_purge(volume, needed, candidates)
+        if plan is None:
             return False
-        try:
-            delete_cart(victim, volume)
+        for victim in plan:
+            try:
+                delete_cart(victim, volume)
+            except (CartInUse, RemoveFailed):
+                skipped.add(victim.id)   # plan again without it
+                break
             if report:
                 report('purged cart {} (uid {}) to free space'.format(victim.id,
                                                                        victim.cart_uid))
-        except (CartInUse, RemoveFailed):
-            skipped.add(victim.id)
+            if free_bytes(volume) >= needed:
+                return True
     return True
 
 
@@ -184,3 +230,4 @@ def dump_carts():
             entry['files'] = files
         result.append(entry)
     return result
+

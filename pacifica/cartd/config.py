@@ -12,10 +12,12 @@ from pacifica.common.config import DATABASE_KEYS, Key, server_keys
 CARTD_KEYS = (
     Key('cartd', 'transfer_size', '4 Mb', 'TRANSFER_SIZE', 'size',
         help='chunk size for archive reads and the tar stream ("<number> <unit>")'),
-    Key('cartd', 'volume_path', '/tmp/', 'VOLUME_PATH',
-        help='directory holding the staged carts'),
-    Key('cartd', 'lru_buffer_time', '0', 'LRU_BUFFER_TIME', 'int',
-        help='seconds since its last use during which a cart is never purged for space'),
+    Key('cartd', 'volume_path', '~/.pacifica-cartd/volume', 'VOLUME_PATH',
+        help='directory holding the staged carts, private to cartd\'s user (created 0700; '
+             'a directory others can write to is refused; upstream default /tmp/)'),
+    Key('cartd', 'lru_buffer_time', '3600', 'LRU_BUFFER_TIME', 'int',
+        help='seconds since its last use during which a finished cart is never purged for '
+             'space (upstream default 0)'),
     Key('cartd', 'lru_purge', 'on', 'LRU_PURGE', 'bool',
         help='delete least recently used ready carts when the volume is full'),
     Key('cartd', 'bundle_task', 'off', 'BUNDLE_TASK', 'bool',

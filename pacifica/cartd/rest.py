@@ -11,11 +11,11 @@ import time
 from urllib.parse import quote
 
 import cherrypy
-from cherrypy.lib import file_generator, static
+from cherrypy.lib import cptools, httputil
 
-from pacifica.common import database, rest, sendfile
+from pacifica.common import byterange, database, errors, rest, sendfile
 
-from . import bundle, carts, lifecycle, tasks, validate
+from . import bundle, carts, lifecycle, tasks, validate, volume
 from .orm import BUNDLING, BUSY, DB, ERROR, READY, STAGING, Cart
 
 LOGGER = logging.getLogger(__name__)
@@ -155,14 +155,12 @@ class CartResource(rest.StatusRoot):
         if cart.status != READY:
             cherrypy.response.status = 202
             return rest.json_body({'message': NOT_READY})
-        lock = self._hold(cart)
+        lock, cart_fd = self._hold(cart)
         try:
-            if os.path.isfile(cart.bundle_path):
-                body = self._serve_bundle(cart, name)
-            elif os.path.isdir(cart.bundle_path):
-                body = self._serve_stream(cart, name, prefix)
+            if cart.bundle_path.endswith('.tar'):
+                body = self._serve_bundle(cart_fd, cart.cart_uid + '.tar', name)
             else:
-                raise rest.not_found('Not Found')
+                body = self._serve_stream(cart_fd, cart.cart_uid, name, prefix)
         except BaseException:
             lock.close()
             raise
@@ -171,41 +169,66 @@ class CartResource(rest.StatusRoot):
     GET._cp_config = {'response.stream': True}
 
     def _hold(self, cart):
-        """Take the cart's shared lock and make sure the cart was not deleted meanwhile."""
+        """Take the cart's shared lock and make sure the cart was not deleted meanwhile;
+        returns the lock and the descriptor of the cart directory (closed with the lock)."""
         stack = contextlib.ExitStack()
         try:
-            stack.enter_context(bundle.cart_lock(self.volume, cart.id))
-        except FileNotFoundError:
+            cart_fd = stack.enter_context(bundle.cart_lock(self.volume, cart.id))
+        except (FileNotFoundError, volume.Refused):
             raise rest.not_found('The cart does not exist or has already been deleted') from None
         current = Cart.get_or_none(Cart.id == cart.id)
         if current is None or current.deleted_date is not None:
             stack.close()
             raise rest.not_found('The cart does not exist or has already been deleted')
-        return stack
+        return stack, cart_fd
 
-    def _serve_bundle(self, cart, name):
-        """The pre-built tar, with static-file semantics (Range, conditional GET)."""
-        static.serve_file(cart.bundle_path, 'application/octet-stream')
-        cherrypy.response.headers['Content-Disposition'] = content_disposition(name)
-        body = cherrypy.response.body
-        if isinstance(body, file_generator):
-            # A whole-file answer: sent with sendfile where the server can, else read in
-            # transfer_size blocks (CherryPy uses 64 KiB); the file is closed as soon as the
-            # response ends.
-            handle, body.input = body.input, None   # or its __del__ closes our file
+    def _serve_bundle(self, cart_fd, tar_name, name):
+        """The pre-built tar, with static-file semantics: Last-Modified and conditional GET,
+        and one byte range (several ranges get the whole file, see
+        :mod:`pacifica.common.byterange`)."""
+        try:
+            handle = os.fdopen(volume.open_file(cart_fd, tar_name, os.O_RDONLY), 'rb')
+        except (FileNotFoundError, volume.Refused):
+            raise rest.not_found('Not Found') from None
+        try:
             size = os.fstat(handle.fileno()).st_size
-            return sendfile.file_body(handle, 0, size, self.chunk_size)
-        return iter(body)
+            response = cherrypy.response
+            response.headers['Last-Modified'] = httputil.HTTPDate(
+                os.fstat(handle.fileno()).st_mtime)
+            cptools.validate_since()   # 304 / 412 for conditional requests
+            response.headers['Content-Type'] = 'application/octet-stream'
+            response.headers['Content-Disposition'] = content_disposition(name)
+            response.headers['Accept-Ranges'] = 'bytes'
+            wanted = byterange.single_range(cherrypy.request.headers.get('Range'), size)
+            if wanted == byterange.UNSATISFIABLE:
+                raise errors.ServiceError(
+                    'the range cannot be satisfied: the bundle has {} bytes'.format(size),
+                    status=416, headers={'Content-Range': 'bytes */{}'.format(size)})
+            start, stop = wanted or (0, size)
+            if wanted:
+                response.status = 206
+                response.headers['Content-Range'] = 'bytes {}-{}/{}'.format(
+                    start, stop - 1, size)
+            response.headers['Content-Length'] = str(stop - start)
+            # Sent with sendfile where the server can, else read in transfer_size blocks;
+            # the file is closed as soon as the response ends.
+            return sendfile.file_body(handle, start, stop - start, self.chunk_size)
+        except BaseException:
+            handle.close()
+            raise
 
-    def _serve_stream(self, cart, name, prefix):
+    def _serve_stream(self, cart_fd, files_name, name, prefix):
         """The cart directory as a tar made on the fly, members under ``<prefix>/``."""
-        members = bundle.plan(cart.bundle_path, prefix)
+        try:
+            members = bundle.plan(cart_fd, files_name, prefix)
+        except (FileNotFoundError, volume.Refused):
+            raise rest.not_found('Not Found') from None
         headers = cherrypy.response.headers
         headers['Content-Type'] = 'application/octet-stream'
         headers['Content-Disposition'] = content_disposition(name)
         # Known in advance, so a client can tell a complete download from a cut one.
         headers['Content-Length'] = str(bundle.tar_size(members))
-        return bundle.stream(members, self.chunk_size, regions=sendfile.available())
+        return bundle.stream(members, cart_fd, self.chunk_size, regions=sendfile.available())
 
     # -- DELETE -----------------------------------------------------------------------------
     def DELETE(self, *segments, **_ignored):  # pylint: disable=invalid-name
@@ -224,3 +247,4 @@ class CartResource(rest.StatusRoot):
 def make_root(context):
     """The resource tree."""
     return CartResource(context)
+

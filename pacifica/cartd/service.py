@@ -1,10 +1,9 @@
 """Cartd described for the shared programs in :mod:`pacifica.common.cli`."""
-import os
 
 from pacifica.common.cli import Service, StartupError
 from pacifica.common.operations import Check, Probes, directory_check, http_check
 
-from . import tasks
+from . import tasks, volume
 from .admin import COMMANDS
 from .config import KEYS
 from .orm import DB, CartSchema
@@ -13,11 +12,10 @@ from .rest import make_root
 
 def _on_start(context):
     """Build the Celery app from this config and make sure the volume exists."""
-    volume = context.config.get('cartd', 'volume_path')
     try:
-        os.makedirs(volume, exist_ok=True)
-    except OSError as exc:
-        raise StartupError('cannot create the cart volume {}: {}'.format(volume, exc)) from None
+        volume.prepare_root(context.config.get('cartd', 'volume_path'))
+    except volume.UnsafeVolume as exc:
+        raise StartupError(str(exc)) from None
     tasks.app_for(context)
 
 
@@ -38,7 +36,8 @@ def _ready_checks(context):
     """Besides the database: the broker, the archive and the cart volume."""
     return (Check('broker', _broker_probe(context)),
             http_check('archive', context.config.get('archiveinterface', 'url')),
-            directory_check('volume', context.config.get('cartd', 'volume_path')))
+            directory_check('volume', volume.root_path(context.config.get('cartd',
+                                                                          'volume_path'))))
 
 
 def _cart_gauges(_context):

@@ -16,14 +16,13 @@ import contextlib
 import errno
 import logging
 import os
-import shutil
 import time
 import uuid
 from collections import namedtuple
 
 from pacifica.common import metrics
 
-from . import bundle, carts
+from . import bundle, carts, volume
 from .archive import ArchiveClient, Terminal, Transient
 from . import lifecycle
 from .orm import Cart, File
@@ -101,13 +100,13 @@ class Stager:
         LOGGER.info('cart %s bundled and ready', cart_id)
         if cart.bundle:
             # Only now: until the cart is ready, a re-run of the bundling needs the files.
-            shutil.rmtree(bundle.files_dir(self.volume, cart.id, cart.cart_uid),
-                          ignore_errors=True)
+            with contextlib.suppress(OSError):
+                bundle.remove_files_dir(self.volume, cart.id, cart.cart_uid)
         return True
 
     def _bundle(self, cart):
         root = bundle.files_dir(self.volume, cart.id, cart.cart_uid)
-        os.makedirs(root, exist_ok=True)   # an empty cart has no directory yet
+        bundle.make_files_dir(self.volume, cart.id, cart.cart_uid)   # an empty cart has none
         if not cart.bundle:
             bundle.link_uid(self.volume, cart.id, cart.cart_uid, cart.cart_uid)
             return root
@@ -212,43 +211,66 @@ class Stager:
             self.holdings.finished(file_ids, cart_id)
 
     def _pull(self, row, cart, status):
-        root = bundle.files_dir(self.volume, cart.id, cart.cart_uid)
-        target = os.path.join(root, row.bundle_path)
-        partial = bundle.partial_dir(self.volume, cart.id)
+        """Download a file into ``partial~`` and rename it into place; every directory on
+        the way is opened without following links (see :mod:`.volume`)."""
+        parts = row.bundle_path.split('/')
         try:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.makedirs(partial, exist_ok=True)
+            cart_fd = volume.open_cart_dir(self.volume, cart.id, create=True)
         except OSError as exc:
             raise Terminal('Failed directory create with error: {}'.format(
                 _os_text(exc))) from None
-        # The path was validated at POST; this also catches a symlink planted in the volume.
-        if not bundle.inside(target, root):
-            raise Terminal('path {} resolves outside the cart directory'.format(row.bundle_path))
-        carts.note_size(self.volume, cart.id, row.id, status.size)
-        temp = os.path.join(partial, '{}-{}'.format(row.id, uuid.uuid4().hex))
+        with volume.opened(cart_fd):
+            try:
+                parent_fd = volume.open_path(cart_fd, [cart.cart_uid] + parts[:-1], create=True)
+            except OSError as exc:
+                raise Terminal('Failed directory create with error: {}'.format(
+                    _os_text(exc))) from None
+            with volume.opened(parent_fd):
+                try:
+                    partial_fd = volume.open_dir(cart_fd, bundle.PARTIAL, create=True,
+                                                 mode=volume.PRIVATE)
+                    carts.note_size(cart_fd, row.id, status.size)
+                except OSError as exc:
+                    raise Terminal('Failed directory create with error: {}'.format(
+                        _os_text(exc))) from None
+                with volume.opened(partial_fd):
+                    self._download(row, cart, status, partial_fd, (parent_fd, parts[-1]))
+        return os.path.join(bundle.files_dir(self.volume, cart.id, cart.cart_uid),
+                            row.bundle_path)
+
+    def _download(self, row, cart, status, partial_fd, target):
+        temp = '{}-{}'.format(row.id, uuid.uuid4().hex)
         try:
-            with open(temp, 'xb') as handle:
+            fd = volume.open_file(partial_fd, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, 'wb') as handle:
                 self._reserve(handle, status.size, cart.id)
                 self.client.pull(row.archive_id, handle, row.hash_type or 'md5',
                                  row.hash_value or '', status.size,
                                  heartbeat=_Heartbeat(cart.id, self.heartbeat_every))
-            os.utime(temp, (status.mtime, status.mtime))
-            os.rename(temp, target)
-            return target
+                handle.flush()
+                os.utime(handle.fileno(), (status.mtime, status.mtime))
+            os.rename(temp, target[1], src_dir_fd=partial_fd, dst_dir_fd=target[0])
         except OSError as exc:
-            _remove(temp)
+            _remove_at(partial_fd, temp)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise Terminal('Not enough space to download file {} ({} bytes) to the cart '
                                'volume'.format(row.archive_id, status.size)) from None
             raise Terminal('Failed to write file {} to the cart volume: {}'.format(
                 row.archive_id, _os_text(exc))) from None
         except BaseException:
-            _remove(temp)
+            _remove_at(partial_fd, temp)
             raise
 
     def _reserve(self, handle, size, cart_id):
         """Allocate the file's blocks before downloading, so concurrent pulls cannot
-        overcommit the volume; purge least recently used carts when it is full."""
+        overcommit the volume; purge least recently used carts when it is full.
+
+        A file larger than the whole volume fails at once, and the purge deletes nothing
+        unless it can make enough room (see :func:`.carts.purge_for_space`)."""
+        if size > carts.capacity_bytes(self.volume):
+            raise Terminal('file of {} bytes cannot fit in the cart volume even when it is '
+                           'empty ({} bytes); no cart was purged'.format(
+                               size, carts.capacity_bytes(self.volume)))
         if size <= 0 or not hasattr(os, 'posix_fallocate'):
             return
         try:
@@ -259,10 +281,14 @@ class Stager:
                 return   # the filesystem cannot reserve; ENOSPC is still caught on write
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-        if not self.lru_purge or not carts.purge_for_space(
-                self.volume, size, cart_id, self.lru_buffer, LOGGER.warning):
+        if not self.lru_purge:
             raise Terminal('Not enough space to download file ({} bytes) to the cart '
-                           'volume'.format(size))
+                           'volume (lru_purge is off)'.format(size))
+        if not carts.purge_for_space(self.volume, size, cart_id, self.lru_buffer,
+                                     LOGGER.warning):
+            raise Terminal('Not enough space to download file ({} bytes) to the cart volume: '
+                           'free space and the finished carts unused for {} s would not make '
+                           'room; no cart was purged'.format(size, self.lru_buffer))
         os.posix_fallocate(handle.fileno(), 0, size)
 
 
@@ -311,9 +337,9 @@ def _os_text(exc):
     return exc.strerror or str(exc)
 
 
-def _remove(path):
+def _remove_at(dir_fd, name):
     with contextlib.suppress(OSError):
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def backoff(retries):

@@ -170,8 +170,9 @@ def sha256(data):
 class Stack:
     """Archive, gate, cartd and a worker sharing one state directory."""
 
-    def __init__(self, base, db_url, broker_url):
+    def __init__(self, base, db_url, broker_url, extra_env=None):
         self.base = base
+        self.db_url = db_url
         self.volume = base / 'volume'
         self.archive_root = base / 'archive'
         archive_env = service_env(base, 'archiveinterface')
@@ -186,6 +187,7 @@ class Stack:
                      DATABASE_CONNECT_ATTEMPTS=3, DATABASE_CONNECT_WAIT=1)
         if broker_url:
             extra['BROKER_URL'] = broker_url
+        extra.update(extra_env or {})
         self.broker_url = broker_url
         self.env = service_env(base, 'cartd', **extra)
         done = run_admin('pacifica.cartd', ['dbsync'], self.env, cwd=str(base))

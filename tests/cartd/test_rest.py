@@ -3,7 +3,10 @@ import json
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from pacifica.cartd import validate
 from support import (POSTGRES_URL, assert_json_error, create_postgres_database,
                      drop_postgres_database, free_port, run_admin, service_env,
                      start_service)
@@ -96,6 +99,14 @@ def test_unknown_cart(cartd):
     ({'fileids': [dict(ITEM, hashsum='xyz')]}, '32 hexadecimal digits'),
     ({'fileids': [ITEM, dict(ITEM, id=2)]}, 'appears twice'),
     ({'fileids': [dict(ITEM, path='d'), dict(ITEM, id=2, path='d/e')]}, 'both a file and'),
+    ({'fileids': [dict(ITEM, path='d/e.txt'), dict(ITEM, id=2, path='d.txt'),
+                  dict(ITEM, id=3, path='d')]}, "path 'd' is both a file and"),
+    ({'fileids': [dict(ITEM, path='..\\..\\Users\\evil.bat')]}, 'fileids[0].path'),
+    ({'fileids': [ITEM, dict(ITEM, id=2, path='line\nbreak.txt')]}, 'fileids[1].path'),
+    ({'fileids': [dict(ITEM, path='a/' * 64 + 'f')]}, 'too deep (at most 64 names)'),
+    ({'fileids': [ITEM], 'bundle': 'false'}, '"bundle" must be true or false, got a string'),
+    ({'fileids': [ITEM], 'bundle': 0}, '"bundle" must be true or false, got an integer'),
+    ({'fileids': [ITEM], 'bundle': None}, '"bundle" must be true or false, got null'),
 ])
 def test_bad_bodies_are_400_and_create_nothing(cartd, body, words):
     response = post(cartd, 'bad-body', body)
@@ -158,3 +169,49 @@ def test_bundling_reads_as_staging_to_clients(cartd):
     assert head.headers['X-Pacifica-Status'] == 'staging'
     assert head.headers['X-Pacifica-Progress'] == '0/0 files, 0/0 bytes, bundling'
     assert requests.get(cartd.url + '/bundling-cart').status_code == 202
+
+
+# Paths with one hostile character somewhere: a backslash (a separator to Windows
+# extractors) or a control character (C0, DEL, C1).
+_HOSTILE = st.sampled_from(['\\'] + [chr(code) for code in list(range(32)) + [127] +
+                                       list(range(0x80, 0xa0))])
+_NAME = st.text(alphabet=st.characters(codec='utf-8', exclude_characters='/\\',
+                                       exclude_categories=('Cc', 'Cs')),
+                min_size=1, max_size=20).filter(lambda name: name not in ('.', '..'))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(_NAME, min_size=1, max_size=5), hostile=_HOSTILE,
+       where=st.integers(0, 200), index=st.integers(0, 3))
+def test_hostile_characters_in_a_path_are_400_naming_the_file(cartd, names, hostile, where,
+                                                              index):
+    path = '/'.join(names)
+    path = path[:where % (len(path) + 1)] + hostile + path[where % (len(path) + 1):]
+    items = [dict(ITEM, id=number, path='ok{}.txt'.format(number)) for number in range(4)]
+    items[index] = dict(ITEM, id=index, path=path)
+    response = post(cartd, 'hostile-path', {'fileids': items})
+    assert_json_error(response, 400, 'fileids[{}].path'.format(index))
+    assert requests.head(cartd.url + '/hostile-path').status_code == 404
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8),
+                       st.lists(st.booleans(), max_size=2),
+                       st.dictionaries(st.text(max_size=3), st.booleans(), max_size=2)))
+def test_a_bundle_flag_that_is_not_a_boolean_is_400(cartd, value):
+    response = post(cartd, 'bundle-type', {'fileids': [ITEM], 'bundle': value})
+    assert_json_error(response, 400, '"bundle" must be true or false')
+    assert requests.head(cartd.url + '/bundle-type').status_code == 404
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(_NAME, min_size=1, max_size=validate.MAX_DEPTH))
+def test_a_path_of_safe_names_is_accepted(cartd, names):
+    path = '/'.join(names)
+    if len(path.encode('utf-8')) > 4000 or any(len(n.encode('utf-8')) > 255 for n in names):
+        return
+    response = post(cartd, 'safe-path', {'fileids': [dict(ITEM, path=path)], 'bundle': True})
+    assert response.status_code == 201, response.text
