@@ -40,6 +40,8 @@ BODIES = {
     'cl.te': b'0\r\n\r\n' + SMUGGLED,
     # the review's probe: the handler used to read 3 bytes and the rest ran as a request
     'short chunk': b'3\r\nxxx\r\n' + SMUGGLED,
+    # cheroot skips one blank line before a request line: unread, this body would run
+    'blank line': b'\r\n' + SMUGGLED,
     # a request inside the chunk data
     'inside a chunk': '{:x}\r\n'.format(len(SMUGGLED)).encode() + SMUGGLED + b'\r\n0\r\n\r\n',
 }
