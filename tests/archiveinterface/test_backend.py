@@ -84,3 +84,12 @@ def test_full_disk_on_put_leaves_nothing(tmp_path, monkeypatch):
     assert 'full' in str(caught.value)
     assert os.listdir(str(tmp_path)) == ['kept.bin']
     assert (tmp_path / 'kept.bin').read_bytes() == b'old'
+
+
+def test_backend_imports_no_cherrypy():
+    """The backend is usable without the web framework (the admin command, other servers)."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    code = ('import sys, pacifica.archiveinterface.backend; '
+            'sys.exit("cherrypy" in sys.modules)')
+    assert subprocess.run([sys.executable, '-c', code], check=False).returncode == 0

@@ -123,6 +123,10 @@ def test_byte_range_and_range_header(archive):
     assert unsatisfiable.headers['Content-Range'] == 'bytes */{}'.format(len(data))
     # Several ranges: the header may be ignored, and is.
     assert requests.get(url, headers={'Range': 'bytes=0-1,5-6'}).content == data
+    # The "Apache Killer" pattern: 200 overlapping ranges get the file once, not 200 times.
+    many = requests.get(url, headers={'Range': 'bytes=' + ','.join(['0-10239'] * 200)})
+    assert many.status_code == 200 and many.content == data
+    assert many.headers['Content-Length'] == str(len(data))
 
 
 def test_missing_files_are_404(archive):
