@@ -208,7 +208,7 @@ class PosixBackend:
         try:
             with open(temp, 'xb') as handle:
                 while written < length:
-                    data = stream.read(min(chunk_size, length - written))
+                    data = _read(stream, min(chunk_size, length - written))
                     if not data:
                         break
                     handle.write(data)
@@ -321,6 +321,15 @@ class PosixBackend:
             os.unlink(full)
         except OSError as exc:
             raise _os_error(exc, 'cannot delete file {}'.format(fileid)) from None
+
+
+def _read(stream, size):
+    """Read from the request body; a client that stalls past the server's body timeout or
+    drops the connection has sent a short body (400), not hit a server fault."""
+    try:
+        return stream.read(size)
+    except OSError:   # socket.timeout, ConnectionResetError, ...
+        return b''
 
 
 def _settle(path):

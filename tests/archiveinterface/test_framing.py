@@ -2,8 +2,8 @@
 archive interface. A chunked body is refused before any of it is read (the protocol
 requires Content-Length), so neither a truncated file nor a request hidden in a body can
 come of it; a refused header is answered before the body has arrived."""
+import os
 import re
-import socket
 import time
 
 import pytest
@@ -92,19 +92,30 @@ def test_put_reads_exactly_content_length_bytes(archive):
 def test_bad_last_modified_is_400_before_the_body_is_read(archive, value):
     """Only the headers and a few bytes of a 10 MB upload are sent: the refusal comes
     anyway, so the client does not upload a body that cannot be stored."""
-    with socket.create_connection(('127.0.0.1', archive.port), timeout=10) as sock:
-        sock.sendall('PUT /lm.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n'
-                     'Last-Modified: {}\r\nConnection: close\r\n\r\n'.format(value).encode()
-                     + b'x' * 100)
-        started = time.monotonic()
-        answer = b''
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
+    started = time.monotonic()
+    answer = raw_http(archive.port, 'PUT /lm.txt HTTP/1.1\r\nHost: x\r\n'
+                      'Content-Length: 10000000\r\nLast-Modified: {}\r\nConnection: close'
+                      '\r\n\r\n'.format(value).encode() + b'x' * 100)
     assert answer.startswith(b'HTTP/1.1 400'), answer
     assert b'Last-Modified' in answer and b'1970' in answer
     assert time.monotonic() - started < 5
     assert not (archive.root / 'lm.txt').exists()
     assert not any('lm.txt' in name for name in leftovers(archive.root))
+
+
+def test_a_stalled_upload_is_a_short_body_and_stores_nothing(tmp_path):
+    """A client that stops sending mid-body (past [server] body_timeout) gets the short-body
+    400, not a 500, and leaves no temporary file."""
+    from support import service_env, start_service  # pylint: disable=import-outside-toplevel
+    env = service_env(tmp_path, 'archiveinterface', ARCHIVEINTERFACE_BODY_TIMEOUT='1')
+    server = start_service('pacifica.archiveinterface', tmp_path, env,
+                           ['--prefix', str(tmp_path / 'root')])
+    try:
+        # the connection stays open: only the server's timeout ends the upload
+        answer = raw_http(server.port, b'PUT /stalled.txt HTTP/1.1\r\nHost: x\r\n'
+                          b'Content-Length: 100\r\n\r\n' + b'x' * 10)
+        assert answer.startswith(b'HTTP/1.1 400'), answer
+        assert b'of the 100 bytes' in answer and b'nothing was stored' in answer
+        assert os.listdir(str(tmp_path / 'root')) == []
+    finally:
+        server.stop()
