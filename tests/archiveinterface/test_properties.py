@@ -45,7 +45,8 @@ def segment():
 def hostile_request(draw):
     """(method, path, query, headers, body) with hostile values wherever they can go."""
     method = draw(st.sampled_from(METHODS))
-    path = '/'.join(draw(st.lists(segment(), min_size=1, max_size=3)))
+    path = draw(st.one_of(st.lists(segment(), min_size=1, max_size=3).map('/'.join),
+                          st.sampled_from(['api/ready', 'api/metrics', 'api', 'api/x/y'])))
     params = draw(st.lists(st.tuples(st.sampled_from(['byte_range', 'x']), HOSTILE['text']),
                            max_size=3))
     query = '&'.join('{}={}'.format(name, pct(value)) for name, value in params)

@@ -405,7 +405,10 @@ def _hostile_file_request():
     # the hash type followed by none, one or two other segments: missing or extra ones
     odd_segments = st.tuples(segments, st.lists(hostile['text'].map(pct), max_size=2)).map(
         lambda both: both[0][:1] + both[1])
-    paths = st.one_of(segments, odd_segments).map(lambda segs: '/files/' + '/'.join(segs))
+    paths = st.one_of(st.one_of(segments, odd_segments).map(
+        lambda segs: '/files/' + '/'.join(segs)), st.sampled_from(
+            ['/api/metrics', '/api/ready', '/api', '/']).flatmap(
+                lambda base: hostile['text'].map(lambda q: base + '?x=' + pct(q))))
     ranges = st.one_of(st.just({}), hostile['header'].map(lambda value: {'Range': value}))
     return st.tuples(st.sampled_from(['GET', 'HEAD']), paths, ranges)
 
@@ -426,6 +429,7 @@ def test_hostile_file_requests_never_5xx_and_errors_name_no_download(suite):
             assert 'Content-Disposition' not in resp.headers
         elif 'Content-Disposition' in resp.headers:   # the file, or a part of it
             assert resp.content in FILES[101][1]
-        elif method == 'GET':   # a path the client normalised to / ('/files/..')
-            assert resp.json() == {'message': 'Pacifica Proxy Up and Running'}
+        elif method == 'GET' and resp.headers['Content-Type'].startswith('application/json'):
+            # / (or a path the client normalised to it, '/files/..'), or /api/ready
+            assert set(resp.json()) & {'message', 'checks', 'status'}, resp.text[:200]
     check()
