@@ -119,3 +119,16 @@ def test_a_stalled_upload_is_a_short_body_and_stores_nothing(tmp_path):
         assert os.listdir(str(tmp_path / 'root')) == []
     finally:
         server.stop()
+
+
+def test_short_patch_body_moves_nothing(archive):
+    source = archive.staging / 'short-patch.dat'
+    source.write_bytes(b'stays staged')
+    body = '{{"path": "{}"}}'.format(source).encode()
+    answer = raw_http(archive.port, b'PATCH /short-patch.dat HTTP/1.1\r\nHost: x\r\n'
+                      b'Content-Type: application/json\r\nContent-Length: '
+                      + str(len(body) + 50).encode() + b'\r\n\r\n' + body, half_close=True)
+    assert answer.startswith(b'HTTP/1.1 400'), answer
+    assert b'ended after' in answer
+    assert source.read_bytes() == b'stays staged'
+    assert not (archive.root / 'short-patch.dat').exists()
