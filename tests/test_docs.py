@@ -53,11 +53,14 @@ def backend_args(request):
 def test_every_shell_example_runs_as_documented(document, backend_args, tmp_path):
     offset = free_port_offset()
     proc, _urls = _start_suite(tmp_path, offset, *backend_args)
+    # The examples run where a reader runs them: in a checkout, whose make run keeps its
+    # state in ./.pacifica (so PACIFICA_HOME=.pacifica reaches the suite's state).
     work = tmp_path / 'work'
     work.mkdir()
-    env = dict(os.environ, HOME=str(tmp_path), PACIFICA_HOME=str(tmp_path / 'state'),
-               PYTHONPATH=ROOT, PATH=os.path.dirname(sys.executable) + os.pathsep +
-               os.environ.get('PATH', ''))
+    (work / '.pacifica').symlink_to(tmp_path / 'state')
+    env = {k: v for k, v in os.environ.items() if not k.startswith('PACIFICA_')}
+    env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path), PYTHONPATH=ROOT,
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get('PATH', ''))
     try:
         steps, failures = run_document(document, offset, str(work), env)
     finally:
@@ -169,6 +172,6 @@ def test_generated_tables_cover_every_key_and_flag():
     names = ' '.join(row[0] for row in server['options'])
     assert '-c CONFIG, --config CONFIG' in names and '-p PORT, --port PORT' in names
     assert '--stop-after-a-moment' not in names              # suppressed flags stay hidden
-    suite = pacifica_docs.parser_for('pacifica.suite:main', 'main')
+    suite = pacifica_docs.parser_for('pacifica.suite:parser')
     assert suite.prog == 'pacifica-suite'
     assert '--home HOME' in [row[0] for row in pacifica_docs.program_model(suite)['options']]

@@ -5,8 +5,8 @@
   environment variable, its default, its type and its meaning.
 * ``.. pacifica-program:: pacifica.cartd.service:SERVICE`` renders the options of a program
   from the argument parser the program itself builds: ``:kind: server`` or ``admin`` for a
-  :class:`pacifica.common.cli.Service`; a target that is an ``ArgumentParser``, a function
-  returning one, or a ``main(argv)`` that builds one is rendered as it is.
+  :class:`pacifica.common.cli.Service`; a target that is an ``ArgumentParser``, or a
+  function returning one (``pacifica.suite:parser``), is rendered as it is.
 
 Nothing here is retyped: when a key or a flag changes in the code, the manual follows at the
 next build. The functions that compute the rows (:func:`key_rows`, :func:`program_model`)
@@ -40,35 +40,6 @@ def key_rows(keys) -> List[Tuple[str, str, str, str, str]]:
              TYPE_WORDS.get(key.type, key.type), key.help) for key in keys]
 
 
-class _Captured(Exception):
-    """Raised from inside ``parse_args`` to hand back the parser a ``main()`` built."""
-
-    def __init__(self, parser):
-        super().__init__(parser.prog)
-        self.parser = parser
-
-
-def capture_parser(main) -> argparse.ArgumentParser:
-    """The parser ``main(argv)`` builds, taken at its ``parse_args`` call (nothing runs).
-
-    Programs like ``pacifica-suite`` build their parser inside ``main``; intercepting
-    ``parse_args`` documents exactly that parser without a builder function of its own.
-    """
-    original = argparse.ArgumentParser.parse_args
-
-    def intercept(self, *_args, **_kwargs):
-        raise _Captured(self)
-
-    argparse.ArgumentParser.parse_args = intercept
-    try:
-        main([])
-    except _Captured as captured:
-        return captured.parser
-    finally:
-        argparse.ArgumentParser.parse_args = original
-    raise ValueError('{!r} returned without parsing arguments'.format(main))
-
-
 def parser_for(target: str, kind: str = 'server') -> argparse.ArgumentParser:
     """The argument parser ``target`` names (see the module docstring)."""
     from pacifica.common import cli  # pylint: disable=import-outside-toplevel
@@ -79,8 +50,6 @@ def parser_for(target: str, kind: str = 'server') -> argparse.ArgumentParser:
         if kind not in ('server', 'admin'):
             raise ValueError('kind must be server or admin, not {!r}'.format(kind))
         return cli.server_parser(obj) if kind == 'server' else cli.admin_parser(obj)
-    if kind == 'main':
-        return capture_parser(obj)
     built = obj()
     if not isinstance(built, argparse.ArgumentParser):
         raise ValueError('{} did not return an ArgumentParser'.format(target))
@@ -217,7 +186,7 @@ def setup(app):
                           key_rows(keys), (22, 24, 22, 10, 40))]
 
     class ProgramDirective(SphinxDirective):
-        """``.. pacifica-program:: module:object`` with ``:kind: server|admin|main``."""
+        """``.. pacifica-program:: module:object`` with ``:kind: server|admin``."""
 
         required_arguments = 1
         option_spec = {'kind': directives.unchanged}
