@@ -20,7 +20,9 @@ EXTRAS = {
 EXTRAS['all'] = sorted({req for name in ('uniqueid', 'metadata', 'cartd', 'proxy',
                                          'archiveinterface', 'postgres')
                         for req in EXTRAS[name]})
-EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2', 'hypothesis>=6.100'] + EXTRAS['uwsgi']
+# redis: cartd's recovery tests run on a Redis broker too (PACIFICA_TEST_REDIS).
+EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2', 'hypothesis>=6.100'] + EXTRAS['uwsgi'] + \
+    EXTRAS['redis']
 
 setup(
     name='pacifica-core',

@@ -193,9 +193,14 @@ class Cartd:
         self.server = Proc([sys.executable, '-m', 'pacifica.cartd', '-a', '127.0.0.1', '-p',
                             str(port)], env, self.work, 'cartd', ready_url=self.url + '/')
         self.session = None
-        self.worker = Proc([sys.executable, '-m', 'celery', '-A', 'pacifica.cartd.tasks',
-                            'worker', '--loglevel=info', '-n', 'bench-{}@%h'.format(uuid.uuid4().hex[:6])],
-                           env, self.work, 'worker', ready_text='ready.')
+        self.worker_name = 'bench-{}@%h'.format(uuid.uuid4().hex[:6])
+        self.worker = self.start_worker(self.worker_name, 'worker')
+
+    def start_worker(self, node_name, log_name):
+        """A Celery worker with default settings named ``node_name``, waited for."""
+        return Proc([sys.executable, '-m', 'celery', '-A', 'pacifica.cartd.tasks', 'worker',
+                     '--loglevel=info', '-n', node_name], self.env, self.work, log_name,
+                    ready_text='ready.')
 
     def cart(self, files, bundle=False):
         """POST a cart of ``files`` (id, size, sha256); returns (seconds to ready, uid)."""

@@ -95,6 +95,7 @@ class CartApp(Celery):
         self.add_defaults(lambda: celery_settings(self.cartd_config))
         signals.worker_init.connect(self._on_worker_init, weak=False)
         signals.worker_process_init.connect(self._on_process_init, weak=False)
+        signals.task_received.connect(self._on_task_received, weak=False)
 
     @property
     def cartd_config(self):
@@ -135,6 +136,27 @@ class CartApp(Celery):
             print('pacifica.cartd.tasks: {}'.format(exc), file=sys.stderr)
             os._exit(1)  # pylint: disable=protected-access
         db.close_all()
+        # The main process claims the files of the messages it receives (see
+        # _on_task_received) through this database. A pool process forked while it holds a
+        # connection would share the connection's socket: close them all before each fork.
+        DB.initialize(db)
+        os.register_at_fork(before=db.close_all)
+
+    def _on_task_received(self, sender=None, request=None, **_kwargs):
+        """Main worker process: claim the files of a message as soon as it arrives."""
+        task = getattr(request, 'task', None)
+        if self.boot is None or getattr(task, 'target_kind', None) != 'files' or \
+                not request.args:
+            return
+        ids = request.args[0] if isinstance(request.args[0], list) else [request.args[0]]
+        until = request.eta.astimezone().replace(tzinfo=None) if request.eta else None
+        try:
+            with DB.connection_context():
+                claims.claim_on_receipt(ids, claims.worker_name(self.node, self.boot,
+                                                                'received'),
+                                        self.get('cartd', 'claim_timeout'), until)
+        except database.TRANSIENT_ERRORS as exc:
+            LOGGER.warning('cannot claim the files of %s on receipt: %s', request.id, exc)
 
     def _on_process_init(self, sender=None, **_kwargs):
         """A pool process (or the solo worker) starts: build its runtime before the first
@@ -202,8 +224,27 @@ class WorkerRuntime:
         for cart_id in handed.carts:
             LOGGER.warning('cart %s: its bundler died; bundling it again', cart_id)
             tasks.enqueue_finish(self.app, cart_id)
+        orphans = claims.orphaned_carts(self.claim_timeout)
+        if orphans and self._queue_is_empty():
+            for cart_id in orphans:
+                if claims.take_orphan(cart_id, self.claim_timeout):
+                    LOGGER.warning('cart %s: no progress, no live claim and no message '
+                                   'queued; staging it again', cart_id)
+                    tasks.enqueue_cart(self.app, cart_id)
         if time.monotonic() - self._last_redrive >= max(1.0, self.redrive_after / 2.0):
             self.redrive_now()
+
+    def _queue_is_empty(self):
+        """Whether the broker holds no message for this app's queue (a broker that cannot
+        be asked counts as not empty)."""
+        queue = self.app.conf.task_default_queue
+        try:
+            with self.app.connection_for_write() as conn:
+                return conn.default_channel.queue_declare(queue=queue,
+                                                          passive=True).message_count == 0
+        except Exception as exc:  # pylint: disable=broad-except
+            LOGGER.warning('cannot count the messages in queue %s: %s', queue, exc)
+            return False
 
     def redrive_now(self):
         """Re-drive the carts without progress for ``redrive_after`` seconds."""

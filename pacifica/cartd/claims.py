@@ -7,6 +7,13 @@ heartbeats of those claims every ``claim_timeout / 4`` seconds. A claim ends whe
 ready or failed, or the process stops working on it (a file left to wait for tape, or to a
 retry, is released: whoever runs that later message claims it again).
 
+A message can still be lost unclaimed: the filesystem broker forgets a message the moment
+a worker takes it, Redis hands it back only after its visibility timeout, and a worker can
+die between taking a message and claiming its files. So a staging cart without progress
+for ``claim_timeout`` seconds, none of whose files is claimed by a live process, is queued
+again when the broker's queue is empty (every message was delivered, so none is waiting
+for it); :func:`orphaned_carts`.
+
 So a claim whose heartbeat is older than ``claim_timeout`` belongs to a process that died
 (SIGKILL, OOM, a lost machine). Every live worker looks for such claims as often as it
 renews its own and takes them over: the files are queued again, a cart caught mid-bundle
@@ -15,6 +22,12 @@ so two workers never both take the same claim. This works the same on every brok
 matters because the brokers disagree about a dead worker's messages: RabbitMQ redelivers
 them at once, Redis after its visibility timeout (an hour by default), the filesystem
 broker never.
+
+A worker's main process also claims the files of every message it receives, under
+``<worker node>/<boot>/received`` (not renewed: the pool process that runs the message
+takes the claim over), so messages a dead worker held in its buffers (prefetched, waiting
+for their countdown) cost seconds too: the filesystem broker would lose them, Redis return
+them an hour later.
 
 Process names are ``<worker node>/<boot>/<pid>``, ``boot`` being fresh for each start of
 the worker: claims held under the same node name but another boot belong to an earlier,
@@ -58,13 +71,36 @@ def _earlier_runs(name):
     return same_node & ~this_boot
 
 
+def received_name(name):
+    """The name a worker's main process claims the files of a message under when it
+    receives it (``<node>/<boot>/received``), from one of its process names."""
+    return name.rsplit('/', 1)[0] + '/received'
+
+
+def claim_on_receipt(file_ids, received, timeout, until=None):
+    """The main process of a worker just received a message about ``file_ids``: claim the
+    free ones for the worker until a pool process takes them over, so a worker that dies
+    with messages in its buffers (received, waiting for a process or for their countdown)
+    leaves claims that lapse, not files nobody knows are lost. These claims are not
+    renewed: one for a message with a countdown (``until``) lapses ``timeout`` after it is
+    due."""
+    now = lifecycle.now()
+    beat = max(now, until) if until else now
+    File.update(claimed_by=received, heartbeat=beat).where(
+        File.id.in_(list(file_ids)) & File.status.not_in(FILE_DONE) &
+        (File.claimed_by.is_null() | (File.heartbeat < now - timedelta(seconds=timeout)))
+    ).execute()
+
+
 def claim_files(file_ids, name, timeout):
-    """Claim those of ``file_ids`` that are still to do and free (unclaimed, or their
-    claim lapsed); returns the set of ids ``name`` now holds."""
+    """Claim those of ``file_ids`` that are still to do and free (unclaimed, their claim
+    lapsed, or claimed on receipt by this process's worker); returns the set of ids
+    ``name`` now holds."""
     if not file_ids:
         return set()
     now = lifecycle.now()
     free = (File.claimed_by.is_null() | (File.claimed_by == name) |
+            (File.claimed_by == received_name(name)) |
             (File.heartbeat < now - timedelta(seconds=timeout)))
     File.update(claimed_by=name, heartbeat=now).where(
         File.id.in_(list(file_ids)) & File.status.not_in(FILE_DONE) & free).execute()
@@ -173,6 +209,29 @@ def take_over_stale(name, timeout, previous_runs=False):
     carts = [cart.id for cart in stale_carts
              if lifecycle.restage(cart.id, CartStatus.BUNDLING, cart.claimed_by)]
     return Handed(dict(files), carts)
+
+
+def orphaned_carts(timeout):
+    """Staging carts that made no progress for ``timeout`` seconds and of which no file is
+    claimed by a live process: if the broker's queue is empty too, their messages are gone
+    (lost in the moment between a dead worker taking them from the broker and claiming
+    them, or after their last file was recorded and before the bundling started)."""
+    cutoff = lifecycle.now() - timedelta(seconds=timeout)
+    live = File.select(File.cart).where(File.claimed_by.is_null(False) &
+                                        File.status.not_in(FILE_DONE) &
+                                        (File.heartbeat >= cutoff))
+    return [cart.id for cart in Cart.select(Cart.id).where(
+        (Cart.status == CartStatus.STAGING) & Cart.deleted_date.is_null() &
+        (Cart.updated_date < cutoff) & Cart.id.not_in(live))]
+
+
+def take_orphan(cart_id, timeout):
+    """Mark an orphaned cart as handled now (one conditional UPDATE, so one worker queues
+    it again); True for the caller that did."""
+    cutoff = lifecycle.now() - timedelta(seconds=timeout)
+    return Cart.update(updated_date=lifecycle.now()).where(
+        (Cart.id == cart_id) & (Cart.status == CartStatus.STAGING) &
+        (Cart.updated_date < cutoff)).execute() == 1
 
 
 class Keeper:

@@ -56,7 +56,8 @@ class Cart(BaseModel):
     creation_date = peewee.DateTimeField(default=datetime.now)
     updated_date = peewee.DateTimeField(default=datetime.now)
     deleted_date = peewee.DateTimeField(null=True)
-    status = StatusField(CartStatus, default=CartStatus.WAITING)
+    # Indexed (2.1): the workers look for busy carts every few seconds.
+    status = StatusField(CartStatus, default=CartStatus.WAITING, index=True)
     error = peewee.TextField(default='')
     claimed_by = peewee.TextField(null=True)
     heartbeat = peewee.DateTimeField(null=True)
@@ -80,7 +81,8 @@ class File(BaseModel):
     hash_value = peewee.CharField(max_length=255, null=True)
     status = StatusField(FileStatus, default=FileStatus.WAITING)
     error = peewee.TextField(default='')
-    claimed_by = peewee.TextField(null=True)
+    # Indexed: the workers look for claimed files every few seconds.
+    claimed_by = peewee.TextField(null=True, index=True)
     heartbeat = peewee.DateTimeField(null=True)
 
     class Meta:
@@ -128,8 +130,11 @@ class CartSchema(SchemaManager):
         CartTasks.create_table(safe=True)
 
     def update_2_0_to_2_1(self):
-        """Add ``claimed_by`` and ``heartbeat`` to ``cart`` and ``file``."""
+        """Add ``claimed_by`` and ``heartbeat`` to ``cart`` and ``file``, and the indexes
+        the workers' look-ups use."""
         from playhouse.migrate import migrate  # pylint: disable=import-outside-toplevel
         migrator = self._migrator()
         migrate(*[migrator.add_column(table, name, field)
                   for table in ('cart', 'file') for name, field in _claim_columns()])
+        migrate(migrator.add_index('file', ('claimed_by',)),
+                migrator.add_index('cart', ('status',)))

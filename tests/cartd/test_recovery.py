@@ -190,3 +190,43 @@ def test_a_failure_while_bundling_ends_in_error(models):
     assert Cart.get_by_id(cart.id).status == 'error'
     done, _rows = _cart(status='ready')
     assert not lifecycle.fail_cart(done.id, 'late')   # a finished cart keeps its status
+
+
+def test_claims_made_on_receipt(models):
+    """A worker's main process claims a message's files on receipt; its own pool process
+    takes them over, another worker only once they lapsed (for a message with a countdown:
+    a timeout after it is due)."""
+    cart, rows = _cart(files=2)
+    received = claims.worker_name('node@h', 'boot', 'received')
+    later = datetime.now() + timedelta(seconds=30)
+    claims.claim_on_receipt([rows[0].id], received, 10)
+    claims.claim_on_receipt([rows[1].id], received, 10, until=later)
+    other = claims.Holdings(claims.worker_name('other@h', 'b2', 5), 10)
+    assert other.claim([r.id for r in rows]) == set()
+    claims.claim_on_receipt([rows[0].id], claims.worker_name('other@h', 'b2', 'received'), 10)
+    assert File.get_by_id(rows[0].id).claimed_by == received   # not taken while fresh
+    # Its own pool process takes the receipt claim over.
+    mine = claims.Holdings(claims.worker_name('node@h', 'boot', 42), 10)
+    assert mine.claim([rows[0].id]) == {rows[0].id}
+    # The countdown's claim holds until it is due, then lapses like any other.
+    stale = datetime.now() - timedelta(seconds=20)
+    File.update(heartbeat=stale).where(File.id == rows[0].id).execute()
+    assert claims.take_over_stale(other.name, 10).files == {cart.id: [rows[0].id]}
+    assert claims.take_over_stale(other.name, 10).files == {}
+    File.update(heartbeat=stale).where(File.id == rows[1].id).execute()
+    assert claims.take_over_stale(other.name, 10).files == {cart.id: [rows[1].id]}
+
+
+def test_orphaned_carts_are_those_without_progress_or_a_live_claim(models):
+    old = datetime.now() - timedelta(seconds=60)
+    lost, _rows = _cart(updated_date=old)
+    held, rows = _cart(updated_date=old)
+    File.update(claimed_by='w@h/b/1', heartbeat=datetime.now()).where(
+        File.id == rows[0].id).execute()
+    fresh, _rows = _cart()
+    done, _rows = _cart(status='ready', updated_date=old)
+    assert claims.orphaned_carts(10) == [lost.id]
+    assert claims.take_orphan(lost.id, 10)
+    assert not claims.take_orphan(lost.id, 10)   # handled: not again right away
+    assert claims.orphaned_carts(10) == []
+    assert {held.id, fresh.id, done.id}.isdisjoint(claims.orphaned_carts(10))
