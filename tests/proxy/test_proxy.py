@@ -419,7 +419,7 @@ def test_hostile_file_requests_never_5xx_and_errors_name_no_download(suite):
     from hypothesis import given, note  # pylint: disable=import-outside-toplevel
     from support import check_answer, property_settings  # pylint: disable=import-outside-toplevel
 
-    @property_settings(100)
+    @property_settings(80)
     @given(case=_hostile_file_request())
     def check(case):
         method, path, headers = case

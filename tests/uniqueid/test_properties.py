@@ -55,7 +55,7 @@ def hostile_request(draw):
     return method, path, pairs, headers
 
 
-@property_settings(120)
+@property_settings(100)
 @given(case=hostile_request())
 def test_hostile_requests_never_5xx_and_a_refusal_reserves_nothing(server, case):
     method, path, pairs, headers = case
