@@ -357,7 +357,7 @@ def wsgi_application(service):
     ``pacifica-<service>-cmd dbchk`` before starting the workers.
     """
     import cherrypy  # pylint: disable=import-outside-toplevel
-    from . import operations, rest  # pylint: disable=import-outside-toplevel
+    from . import httpserver, operations, rest  # pylint: disable=import-outside-toplevel
 
     context = make_context(service, service.default_config())
     cpconfig = service.default_cpconfig()
@@ -373,6 +373,7 @@ def wsgi_application(service):
     if context.database is not None:
         tool = service.name + '_db'
         database.request_tool(context.database, tool)
-    operations.mount(rest.build_app(service.make_root(context), cpconfig, context.debug, tool),
-                     context)   # /api/ready, /api/metrics
+    app = rest.build_app(service.make_root(context), cpconfig, context.debug, tool)
+    httpserver.guard_wsgi(app, context.config, service.body_limits)   # [server] body limits
+    operations.mount(app, context)   # /api/ready, /api/metrics
     return cherrypy.tree

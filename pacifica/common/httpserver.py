@@ -34,6 +34,8 @@ from cheroot import makefile
 from cheroot import server as cheroot_server
 from cherrypy import _cpwsgi_server
 
+from . import errors
+
 HEADER_END = b'\r\n\r\n'
 _DIGITS = re.compile(rb'[0-9]{1,18}')   # 1*DIGIT, and small enough for any int column
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -374,11 +376,17 @@ class PacificaServer(_cpwsgi_server.CPWSGIServer):
 
     def body_limit(self, path):
         """The body limit in bytes (0: none) for a request path."""
-        path = path or b''
-        for prefix, limit in self.body_limits:
-            if path == prefix or path.startswith(prefix + b'/'):
-                return limit
-        return self.default_body_limit
+        return limit_for(path or b'', self.default_body_limit, self.body_limits)
+
+
+def limit_for(path, default, prefixes):
+    """The limit of the first ``(prefix, limit)`` whose prefix is ``path`` or a parent of it
+    (bytes or text alike), else ``default``."""
+    slash = b'/' if isinstance(path, bytes) else '/'
+    for prefix, limit in prefixes:
+        if path == prefix or path.startswith(prefix + slash):
+            return limit
+    return default
 
 
 # -- from the service's [server] keys -------------------------------------------------------
@@ -392,6 +400,34 @@ def cherrypy_settings(config):
             # CherryPy's config checker expects an int here; a fraction works all the same.
             'server.socket_timeout': int(timeout) if timeout.is_integer() else timeout,
             'server.thread_pool': config.get('server', 'thread_pool')}
+
+
+def guard_wsgi(app, config, body_limits=()):
+    """Give a CherryPy application served by another WSGI server (uWSGI) the same body
+    limits and Content-Length + Transfer-Encoding refusal, as an ``on_start_resource`` hook:
+    413 from the headers before the body is read, or when a chunked body passes the limit.
+    (Closing the connection after an unread body is that server's business.)"""
+    if not config.has('server', 'max_request_body'):
+        return
+    default = config.get('server', 'max_request_body')
+    prefixes = tuple((prefix.rstrip('/'), config.get('server', key))
+                     for prefix, key in body_limits)
+
+    def guard():
+        request = cherrypy.serving.request
+        length = request.headers.get('Content-Length')
+        if length is not None and 'Transfer-Encoding' in request.headers:
+            raise errors.BadRequest('a request may not carry both Content-Length and '
+                                    'Transfer-Encoding')
+        limit = limit_for(request.path_info, default, prefixes)
+        if not limit:
+            return
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            raise errors.TooLarge('the request body is {} bytes; the limit for this path is '
+                                  '{} bytes'.format(int(length), limit))
+        if getattr(request, 'body', None) is not None:
+            request.body.maxbytes = limit
+    app.config['/']['hooks.on_start_resource'] = guard
 
 
 def factory(config, body_limits=()):

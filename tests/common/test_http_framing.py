@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from common.fleet import NAMES
 from common.rawhttp import assert_json_error, closes, exchange, responses
-from pacifica.common.httpserver import framing_problem
+from support import assert_json_error as assert_http_error, run_admin, service_env, start_uwsgi
 
 SMUGGLED = b'GET /smuggled-request HTTP/1.1\r\nHost: x\r\n\r\n'
 PROBE = b'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
@@ -270,3 +270,30 @@ def test_generated_framing_never_smuggles(fleet, name, fields, version):
         if code >= 400:
             assert_json_error(answer, code)
     assert_not_smuggled(fleet, name)
+
+
+def test_wsgi_deployments_get_the_body_limits_too(tmp_path):
+    """Under uWSGI (pacifica.<service>.wsgi) the application refuses a body over the limit
+    from its Content-Length, and Content-Length with Transfer-Encoding."""
+    env = service_env(tmp_path, 'metadata', PEEWEE_URL='sqliteext:///' + str(
+        tmp_path / 'db.sqlite3'), METADATA_MAX_REQUEST_BODY='1 Kb', NOTIFICATIONS_DISABLED='1')
+    assert run_admin('pacifica.metadata', ['dbsync'], env, cwd=str(tmp_path)).returncode == 0
+    server = start_uwsgi('pacifica.metadata.wsgi', tmp_path, env, processes=1)
+    try:
+        big = json.dumps([{'_id': 1, 'key': 'x' * 2000}])
+        answer = requests.put(server.url + '/keys', data=big, timeout=30,
+                              headers={'Content-Type': 'application/json'})
+        assert_http_error(answer, 413, '1024')
+        assert requests.get(server.url + '/keys?_id=1', timeout=10).json() == []
+        small = json.dumps([{'_id': 2, 'key': 'fits'}])
+        assert requests.put(server.url + '/keys', data=small, timeout=30,
+                            headers={'Content-Type': 'application/json'}).status_code == 200
+        ingest = requests.put(server.url + '/ingest', data=' ' * 2000, timeout=30,
+                              headers={'Content-Type': 'application/json'})
+        assert ingest.status_code == 400, ingest.text    # the ingest limit is 64 Mb
+        received, _ = exchange(server.port, b'PUT /keys HTTP/1.1\r\nHost: x\r\n'
+                               b'Content-Type: application/json\r\nContent-Length: 2\r\n'
+                               b'Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n[]')
+        assert_json_error(responses(received)[0], 400)
+    finally:
+        server.stop()
