@@ -2,6 +2,7 @@
 
 REST handlers, the admin command and the workers all call these, so each rule exists once.
 """
+import logging
 import os
 from datetime import timedelta
 
@@ -12,6 +13,9 @@ from . import volume as vol
 from . import lifecycle
 from .lifecycle import CartInUse, now  # noqa: F401  (the rules' callers use these names)
 from .orm import ERROR, FILE_STAGED, READY, Cart, CartTasks, File
+
+
+LOGGER = logging.getLogger(__name__)
 
 
 class RemoveFailed(errors.ServiceError):
@@ -57,6 +61,24 @@ def _read_sizes(volume, cart_id):
     except (OSError, UnicodeDecodeError):
         pass
     return sizes
+
+
+def prepare_cart_dir(volume, cart_id):
+    """Create a new cart's directory exclusively, before any of its work is queued; True if
+    it was made. Otherwise the cart is failed with the reason (an entry of that name is
+    already in the volume, or it cannot be created) and nothing should be queued."""
+    try:
+        vol.create_cart_dir(volume, cart_id)
+        return True
+    except FileExistsError:
+        message = ('the cart volume already holds an entry named {} (a leftover or a planted '
+                   'link); the cart was not started'.format(cart_id))
+    except OSError as exc:
+        message = 'cannot create the cart directory {}: {}; the cart was not started'.format(
+            cart_id, exc.strerror or exc)
+    LOGGER.error('cart %s: %s', cart_id, message)
+    lifecycle.fail_cart(cart_id, message)
+    return False
 
 
 def note_size(cart_fd, file_id, size):

@@ -107,10 +107,15 @@ class CartResource(rest.StatusRoot):
             raise rest.bad_request(str(exc)) from None
         # Queued only after the cart is committed, so the worker always finds it; a broker
         # that is down fails the cart and answers 503 (lifecycle.BrokerUnavailable).
-        lifecycle.start(uid, files, bundle_flag,
-                        lambda cart_id: tasks.enqueue_cart(self.celery, cart_id))
+        lifecycle.start(uid, files, bundle_flag, self._begin)
         cherrypy.response.status = 201
         return rest.json_body({'message': 'Cart Processing has begun'})
+
+    def _begin(self, cart_id):
+        """Make the new cart's directory (exclusively: a leftover or a planted link fails
+        the cart instead), then queue its work."""
+        if carts.prepare_cart_dir(self.volume, cart_id):
+            tasks.enqueue_cart(self.celery, cart_id)
 
     # -- HEAD -------------------------------------------------------------------------------
     def HEAD(self, *segments, **_ignored):  # pylint: disable=invalid-name

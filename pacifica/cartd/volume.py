@@ -5,8 +5,9 @@ of cartd's own user that no other user can write to, so nobody can plant a symbo
 directory in it. Below the root, nothing is opened by path: each step opens one name relative
 to the descriptor of its directory with ``O_NOFOLLOW``, so a symbolic link anywhere in a cart
 (planted, or left by a bug) makes the operation fail instead of leading it out of the volume.
-A cart directory is made (mode 0700) by the first worker that stages a file of the cart and
-is used only if it is a real directory of cartd's user that nobody else can write to.
+A cart directory is made (mode 0700) with an exclusive ``mkdir`` when its cart is created
+(:func:`create_cart_dir`); the workers use it only if it is a real directory of cartd's user
+that nobody else can write to.
 
 Walks (:func:`remove_tree`, :func:`walk_tree`) are iterative and hold two descriptors at a
 time whatever the depth: going back up opens ``..`` and checks it is the directory it came
@@ -45,8 +46,9 @@ def prepare_root(volume):
     Refused, with :class:`UnsafeVolume`: a root that is not a directory, that belongs to
     another user, or that its group or other users may write to (the sticky bit does not
     help: in a ``/tmp``-like root anyone may still create the next cart's name). Each
-    directory above it must either be closed to other writers or have the sticky bit (then
-    only its owner can rename the entry we live in). Returns the absolute root.
+    directory above it must belong to root or to this user and either be closed to other
+    writers or have the sticky bit (then only an entry's owner can rename it), or someone
+    else could put a volume of their own in its place. Returns the absolute root.
     """
     root = root_path(volume)
     try:
@@ -57,7 +59,7 @@ def prepare_root(volume):
             root, exc.strerror or exc)) from None
     if not stat.S_ISDIR(info.st_mode):
         raise UnsafeVolume('the cart volume {} is not a directory'.format(root))
-    if info.st_uid not in (os.geteuid(), 0):
+    if info.st_uid != os.geteuid():
         raise UnsafeVolume('the cart volume {} belongs to uid {}, not to this user (uid {}); '
                            'refusing it'.format(root, info.st_uid, os.geteuid()))
     if _writable_by_others(info):
@@ -71,6 +73,10 @@ def prepare_root(volume):
             raise UnsafeVolume('the cart volume {} lies under {}, which other users can write '
                                'to (mode {:o}); move the volume'.format(
                                    root, parent, stat.S_IMODE(above.st_mode)))
+        if above.st_uid not in (0, os.geteuid()):
+            raise UnsafeVolume('the cart volume {} lies under {}, which belongs to uid {} (who '
+                               'could replace the volume); move the volume'.format(
+                                   root, parent, above.st_uid))
         if parent == os.path.dirname(parent):
             return root
         parent = os.path.dirname(parent)
@@ -130,6 +136,14 @@ def open_path(dir_fd, parts, create=False):
         os.close(current)
         raise
     return current
+
+
+def create_cart_dir(volume, cart_id):
+    """Make ``<volume>/<cart.id>`` (mode 0700) with an exclusive ``mkdir``: an entry of
+    that name already there (a planted link, the leftover of a cart of an earlier database)
+    raises FileExistsError, so a new cart never shares or follows it."""
+    with opened(open_root(volume)) as root:
+        os.mkdir(str(cart_id), PRIVATE, dir_fd=root)
 
 
 def open_cart_dir(volume, cart_id, create=False):

@@ -53,9 +53,9 @@ def test_a_link_planted_as_the_next_cart_directory(stack, gate, victim, archived
         os.symlink(str(victim), str(stack.volume / str(cart_id)))
     try:
         assert stack.post(uid, [archived]).status_code == 201
-        code, status, message = _status(stack.wait(uid))
+        code, status, message = _status(stack.head(uid))   # failed at once, nothing queued
         assert (code, status) == (500, 'error')
-        assert 'symbolic link' in message
+        assert 'already holds an entry named {}'.format(next_id) in message
         assert_untouched(victim)
         assert requests.get('{}/{}'.format(stack.url, uid)).status_code == 409
         deleted = requests.delete('{}/{}'.format(stack.url, uid))
@@ -68,17 +68,30 @@ def test_a_link_planted_as_the_next_cart_directory(stack, gate, victim, archived
                 os.unlink(str(stack.volume / str(cart_id)))
 
 
+def _post_and_plant(stack, gate, item, plant):
+    """POST a one-file cart whose file the archive reports on tape for a few status checks,
+    and call ``plant(cart directory, uid)`` while the worker waits for it (the cart's
+    directory is made at POST); returns the uid."""
+    uid = stack.new_uid()
+    next_id = _next_cart_id(stack)
+    gate.tape[str(item[0])] = 3
+    assert stack.post(uid, [item]).status_code == 201
+    cart_dir = stack.volume / str(next_id)
+    assert cart_dir.is_dir() and not cart_dir.is_symlink()
+    plant(cart_dir, uid)
+    return uid
+
+
 @pytest.mark.parametrize('name', ['partial~', 'sizes~'])
 def test_a_link_planted_inside_the_cart_directory(stack, gate, victim, archived, name):
-    uid = stack.new_uid()
-    cart_dir = _private_dir(stack.volume / str(_next_cart_id(stack)))
     target = victim if name == 'partial~' else victim / 'precious'
-    os.symlink(str(target), str(cart_dir / name))
-    assert stack.post(uid, [archived]).status_code == 201
+    uid = _post_and_plant(stack, gate, archived,
+                          lambda cart_dir, _uid: os.symlink(str(target), str(cart_dir / name)))
     code, status, message = _status(stack.wait(uid))
     assert (code, status) == (500, 'error')
-    assert 'symbolic link' in message
+    assert name in message and 'symbolic link' in message
     assert_untouched(victim)
+    cart_dir = next(path for path in stack.volume.iterdir() if (path / name).is_symlink())
     deleted = requests.delete('{}/{}'.format(stack.url, uid))
     assert deleted.status_code == 200, deleted.text
     assert not os.path.lexists(str(cart_dir))
@@ -86,11 +99,11 @@ def test_a_link_planted_inside_the_cart_directory(stack, gate, victim, archived,
 
 
 def test_a_link_planted_as_a_staged_file_parent(stack, gate, victim, archived):
-    uid = stack.new_uid()
-    cart_dir = _private_dir(stack.volume / str(_next_cart_id(stack)))
-    _private_dir(cart_dir / uid)
-    os.symlink(str(victim), str(cart_dir / uid / 'sub'))
-    assert stack.post(uid, [(7001, 'sub/f.txt', DATA)]).status_code == 201
+    def plant(cart_dir, uid):
+        _private_dir(cart_dir / uid)
+        os.symlink(str(victim), str(cart_dir / uid / 'sub'))
+
+    uid = _post_and_plant(stack, gate, (7001, 'sub/f.txt', DATA), plant)
     code, status, message = _status(stack.wait(uid))
     assert (code, status) == (500, 'error')
     assert "'sub'" in message and 'symbolic link' in message
@@ -102,14 +115,17 @@ def test_a_link_planted_as_a_staged_file_parent(stack, gate, victim, archived):
 
 def test_a_link_planted_as_the_staged_file_is_replaced_not_followed(stack, gate, victim,
                                                                    archived):
-    uid = stack.new_uid()
-    cart_dir = _private_dir(stack.volume / str(_next_cart_id(stack)))
-    _private_dir(cart_dir / uid)
-    os.symlink(str(victim / 'precious'), str(cart_dir / uid / 'f.txt'))
-    assert stack.post(uid, [archived]).status_code == 201
+    planted = []
+
+    def plant(cart_dir, uid):
+        _private_dir(cart_dir / uid)
+        os.symlink(str(victim / 'precious'), str(cart_dir / uid / 'f.txt'))
+        planted.append(cart_dir / uid / 'f.txt')
+
+    uid = _post_and_plant(stack, gate, archived, plant)
     assert _status(stack.wait(uid))[:2] == (204, 'ready')
-    assert (cart_dir / uid / 'f.txt').read_bytes() == DATA
-    assert not os.path.islink(str(cart_dir / uid / 'f.txt'))
+    assert planted[0].read_bytes() == DATA
+    assert not os.path.islink(str(planted[0]))
     assert_untouched(victim)
 
 

@@ -61,6 +61,15 @@ def test_a_root_of_another_user_is_refused(tmp_path):
         volume.prepare_root(str(root))
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason='needs root to give a directory to another user')
+def test_a_root_under_a_directory_of_another_user_is_refused(tmp_path):
+    parent = tmp_path / 'alice'
+    (parent / 'volume').mkdir(parents=True, mode=0o700)
+    os.chown(str(parent), 65534, 65534)
+    with pytest.raises(volume.UnsafeVolume, match='belongs to uid 65534 .who could replace'):
+        volume.prepare_root(str(parent / 'volume'))
+
+
 def test_a_root_under_an_open_directory_is_refused(tmp_path):
     """Others could rename the volume away and put their own in its place."""
     parent = tmp_path / 'open'
@@ -92,6 +101,18 @@ def test_cart_directory_is_private_and_never_a_link(tmp_path, victim):
     os.chmod(os.path.join(root, '3'), 0o777)
     with pytest.raises(volume.Refused, match='mode 777'):
         volume.open_cart_dir(root, 3)
+    assert_untouched(victim)
+
+
+def test_a_new_cart_directory_is_created_exclusively(tmp_path, victim):
+    root = volume.prepare_root(str(tmp_path / 'vol'))
+    volume.create_cart_dir(root, 5)
+    assert stat.S_IMODE(os.stat(os.path.join(root, '5')).st_mode) == 0o700
+    with pytest.raises(FileExistsError):
+        volume.create_cart_dir(root, 5)   # a leftover of an earlier database
+    os.symlink(str(victim), os.path.join(root, '6'))
+    with pytest.raises(FileExistsError):
+        volume.create_cart_dir(root, 6)   # a planted link
     assert_untouched(victim)
 
 
