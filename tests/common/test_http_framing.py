@@ -123,13 +123,18 @@ def test_cheroots_own_errors_are_json(fleet, name, data, status, words):
 
 
 @pytest.mark.parametrize('name', NAMES)
-def test_error_pages_are_not_padded(fleet, name):
+@pytest.mark.parametrize('method, path', [
+    ('GET', '/no/such/thing/here'),        # CherryPy's own 404 (or the service's 400)
+    ('PATCH', '/'),                        # the dispatcher's 405
+    ('GET', '/getid?range=abc&mode=x'),    # a ServiceError (uniqueid's 400; 404 elsewhere)
+])
+def test_error_pages_are_not_padded(fleet, name, method, path):
     """CherryPy pads short error pages to 512 bytes (for old Internet Explorer)."""
-    answer = requests.get(fleet[name].url + '/no/such/thing/here', timeout=10)
-    assert answer.status_code in (400, 404), answer.text
+    answer = requests.request(method, fleet[name].url + path, timeout=10)
+    assert 400 <= answer.status_code < 500, answer.text
     assert answer.content == answer.content.rstrip()
     assert len(answer.content) == int(answer.headers['Content-Length'])
-    json.loads(answer.content)
+    assert set(json.loads(answer.content)) == {'status', 'message', 'traceback', 'version'}
 
 
 LIMITS = {'uniqueid': 64 << 10, 'proxy': 64 << 10, 'metadata': 4 << 20, 'cartd': 16 << 20}
