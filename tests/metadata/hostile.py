@@ -7,12 +7,12 @@ percent-encoded in URLs; numbers beyond every column type; dates at and past the
 the calendar with offsets; deep and wide JSON; long lists; repeated parameters.
 """
 import json
-from urllib.parse import quote
 
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from pacifica.metadata.objects import OBJECTS
+from support import check_answer, pct, property_settings, query_string
 
 # every code point, surrogates and controls included
 ANY_CHAR = st.characters(codec=None, exclude_categories=())
@@ -73,20 +73,6 @@ def raw_body(value):
     return json.dumps(value).encode('utf-8')
 
 
-def pct(text):
-    """Percent-encode ``text`` whatever it holds (lone surrogates as their UTF-8 bytes)."""
-    return quote(str(text).encode('utf-8', 'surrogatepass'), safe='')
-
-
-def query_string(pairs):
-    """``k=v&...`` from (name, value-or-list) pairs; lists repeat the parameter."""
-    parts = []
-    for name, value in pairs:
-        for item in value if isinstance(value, list) else [value]:
-            parts.append('{}={}'.format(pct(name), pct(item)))
-    return '&'.join(parts)
-
-
 def param_names(obj):
     """Every parameter name a generic endpoint understands for ``obj``, and a few more."""
     names = ['_id', '_id_operator', 'created', 'updated', 'deleted', 'deleted_operator',
@@ -144,31 +130,13 @@ def mutated(record, names):
     return build()
 
 
-def check_answer(resp):
-    """No 5xx; an error is the JSON error document (traceback empty). True when refused."""
-    assert resp.status_code < 500, (resp.status_code, resp.text[:500])
-    if resp.status_code < 400:
-        return False
-    assert resp.headers['Content-Type'].startswith('application/json'), resp.headers
-    if resp.request.method == 'HEAD':
-        return True
-    body = resp.json()
-    assert set(body) == {'status', 'message', 'traceback', 'version'}, body
-    assert body['status'].startswith(str(resp.status_code)), body
-    assert body['traceback'] == '' and body['message'], body
-    return True
-
-
 def run(api, strategy, examples, check):
     """Run ``check(api, case)`` over ``strategy``: ``examples`` cases on SQLite, a third of
     them on PostgreSQL. The minimal failing case is printed by hypothesis."""
     if api.db_url.startswith('postgres'):
         examples = max(10, examples // 3)
 
-    @settings(max_examples=examples, deadline=None, database=None, print_blob=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.function_scoped_fixture,
-                                     HealthCheck.filter_too_much])
+    @property_settings(examples)
     @given(strategy)
     def inner(case):
         note('case: {!r}'.format(case if len(repr(case)) < 2000 else repr(case)[:2000]))

@@ -11,11 +11,11 @@ import xml.sax.saxutils
 import pytest
 from hypothesis import strategies as st
 
-from metadata.hostile import (EDGE_DATES, JSON, SCALARS, SPECIAL_BODIES, TEXT, DATETIMES,
-                              check_answer, generic_request, pct, query_string, raw_body,
-                              refused_writes_nothing, run, send)
+from metadata.hostile import (DATETIMES, EDGE_DATES, JSON, SCALARS, SPECIAL_BODIES, TEXT,
+                              generic_request, raw_body, refused_writes_nothing, run, send)
 from metadata.mq_dataset import ingest_document, load
 from metadata.test_md_objects import SPEC, WORLD
+from support import check_answer, pct, query_string
 
 WRITES = ('PUT', 'POST', 'DELETE')
 
