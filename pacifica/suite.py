@@ -38,7 +38,7 @@ from urllib.request import urlopen
 DEFAULT_ADDRESS = '127.0.0.1'
 LOCK_NAME = 'suite.lock'
 # Seconds the suite waits for its processes to exit before it kills what is left.
-STOP_GRACE = 1.6
+STOP_GRACE = 1.2
 PR_SET_PDEATHSIG = 1
 
 
