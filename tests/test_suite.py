@@ -127,6 +127,38 @@ def test_suite_runs_the_banner_example_and_stops_within_two_seconds(tmp_path, st
     assert (home / 'uniqueid.sqlite3').exists()
 
 
+def test_closing_the_terminal_stops_everything(tmp_path):
+    """The suite on a real pseudo-terminal as its controlling terminal; closing the terminal
+    (the master side, as a terminal window or an SSH session does) sends it SIGHUP."""
+    import fcntl  # pylint: disable=import-outside-toplevel
+    import pty  # pylint: disable=import-outside-toplevel
+    import termios  # pylint: disable=import-outside-toplevel
+    home, offset = tmp_path / 'state', free_port_offset()
+    master, slave = pty.openpty()
+
+    def take_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(  # pylint: disable=consider-using-with,subprocess-popen-preexec-fn
+        [sys.executable, '-m', 'pacifica.suite', '--home', str(home), '--port-offset',
+         str(offset)], env=suite_env(home), stdin=slave, stdout=slave, stderr=slave,
+        preexec_fn=take_terminal)
+    os.close(slave)
+    output, deadline = b'', time.monotonic() + 90
+    try:
+        while b'Ctrl-C stops every service' not in output:
+            assert time.monotonic() < deadline, output.decode('utf-8', 'replace')
+            output += os.read(master, 4096)
+        assert processes_in(home)
+    finally:
+        os.close(master)
+        closed = time.monotonic()
+    assert proc.wait(30) == 0
+    gone = wait_until_gone(home, offset, timeout=10) + (time.monotonic() - closed)
+    assert gone < STOP_WITHIN, 'stopping took {:.2f} s'.format(gone)
+
+
 def test_second_suite_on_the_same_state_refuses_in_one_line(tmp_path):
     home = tmp_path / 'state'
     offset = free_port_offset()
