@@ -256,10 +256,9 @@ class OperationsDispatcher:
     """Answers exactly the operational paths, hands every other one to ``inner``; records
     every request's route, status and duration for the metrics."""
 
-    def __init__(self, inner, routes, service):
+    def __init__(self, inner, routes):
         self.inner = inner
         self.routes = dict(routes)
-        self.service = service
 
     def __call__(self, path_info):
         import cherrypy  # pylint: disable=import-outside-toplevel
@@ -327,6 +326,6 @@ def mount(app, context):
     metrics.prepare(context.service.name)
     routes = {READY_PATH: ready_handler(readiness_for(context)),
               METRICS_PATH: metrics_handler(context)}
-    root['request.dispatch'] = OperationsDispatcher(inner, routes, context.service.name)
+    root['request.dispatch'] = OperationsDispatcher(inner, routes)
     return app
 
