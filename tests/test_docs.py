@@ -181,3 +181,16 @@ def test_generated_tables_cover_every_key_and_flag():
     suite = pacifica_docs.parser_for('pacifica.suite:parser')
     assert suite.prog == 'pacifica-suite'
     assert '--home HOME' in [row[0] for row in pacifica_docs.program_model(suite)['options']]
+
+
+def test_relative_references_resolve_like_python_imports():
+    sys.path.insert(0, os.path.join(ROOT, 'docs', '_ext'))
+    try:
+        import pacifica_docs  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.pop(0)
+    assert pacifica_docs.relative_target('pacifica.cartd.openapi', 'rest', False) == \
+        'pacifica.cartd.rest'
+    assert pacifica_docs.relative_target('pacifica.cartd', 'rest', True) == 'pacifica.cartd.rest'
+    assert pacifica_docs.relative_target('pacifica.metadata.queries.read', '.objects.OBJECTS',
+                                         False) == 'pacifica.metadata.objects.OBJECTS'

@@ -14,6 +14,7 @@ need neither Sphinx nor docutils, so the tests can check them without the ``docs
 """
 import argparse
 import importlib
+import importlib.util
 import pkgutil
 from typing import Any, Dict, List, Tuple
 
@@ -109,12 +110,49 @@ def api_modules(package: str) -> List[str]:
     return sorted(names)
 
 
+def relative_target(module: str, target: str, is_package: bool) -> str:
+    """The absolute name of a reference written relative to ``module`` as Python's relative
+    imports are (``.rest`` in ``pacifica.cartd.openapi`` is ``pacifica.cartd.rest``); the
+    docstrings of this project use that spelling. ``target`` comes without its first dot."""
+    base = module if is_package else module.rpartition('.')[0]
+    while target.startswith('.'):             # each further dot: one package up
+        base, target = base.rpartition('.')[0], target[1:]
+    return '{}.{}'.format(base, target) if base else target
+
+
 def setup(app):
     """Register the directives (the Sphinx imports live here, so the rest works without)."""
     # pylint: disable=import-outside-toplevel
     from docutils import nodes
     from docutils.parsers.rst import directives
+    from sphinx import addnodes
+    from sphinx.transforms.post_transforms import SphinxPostTransform
     from sphinx.util.docutils import SphinxDirective
+
+    class RelativeReferences(SphinxPostTransform):
+        """Resolve ``:mod:`.rest``` and the like relative to the documented module.
+
+        Sphinx reads a leading dot as "any object whose name ends so", which is ambiguous
+        in a project where every service has its ``rest`` module. Runs before Sphinx's own
+        reference resolver (priority 10), when every object of the build is known.
+        """
+
+        default_priority = 5
+
+        def run(self, **_kwargs):
+            domain = self.env.get_domain('py')
+            known = set(domain.objects) | set(domain.modules)
+            for node in self.document.findall(addnodes.pending_xref):
+                module = node.get('py:module')
+                if node.get('refdomain') != 'py' or not node.get('refspecific') or not module:
+                    continue
+                spec = importlib.util.find_spec(module)
+                is_package = spec is not None and spec.submodule_search_locations is not None
+                absolute = relative_target(module, node['reftarget'], is_package)
+                if absolute in known:
+                    node['reftarget'] = absolute
+                    node['refspecific'] = False
+
 
     def table(headers, rows, widths):
         tgroup = nodes.tgroup(cols=len(headers))
@@ -213,6 +251,7 @@ def setup(app):
                                      container)
             return container.children
 
+    app.add_post_transform(RelativeReferences)
     app.add_directive('pacifica-config', ConfigDirective)
     app.add_directive('pacifica-api', ApiDirective)
     app.add_directive('pacifica-program', ProgramDirective)
