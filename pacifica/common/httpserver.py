@@ -255,6 +255,8 @@ class _HeaderGatheringReader(makefile.StreamReader):
             data = self._sock.recv(size)
         except (BlockingIOError, InterruptedError):
             return None
+        except OSError:
+            return 0   # reset or broken: the same as the client having gone
         finally:
             self._sock.settimeout(timeout)
         if data:
@@ -326,7 +328,8 @@ class PacificaConnection(cheroot_server.HTTPConnection):
             if got is None:
                 return True
             if got == 0:
-                # The client closed: a partial request gets cheroot's 400, nothing is quiet.
+                # The client is gone: what it left of a request gets cheroot's 400 (it may
+                # still read it, having only shut its sending side); nothing, just a close.
                 return None if pending else False
 
     def close(self):
