@@ -280,6 +280,14 @@ def test_address_and_the_admin_commands_find_the_suite(tmp_path):
         done = admin('pacifica.uniqueid', home, 'dbchk')
         assert (done.returncode, done.stdout.strip()) == (
             0, 'database schema 1.0, code 1.0: ok'), done.stderr
+        done = admin('pacifica.metadata', home, 'dbchk', '--equal')
+        assert done.returncode == 0 and done.stdout.strip().endswith(': ok'), done.stderr
+        # The archive's admin command finds the suite's archive root too.
+        archive = 'http://{}:{}'.format(address, 8080 + offset)
+        assert requests.put(archive + '/adm1', data=b'x', timeout=5).status_code == 201
+        done = admin('pacifica.archiveinterface', home, 'delete', 'adm1')
+        assert done.returncode == 0, done.stderr
+        assert requests.get(archive + '/adm1', timeout=5).status_code == 404
     finally:
         stop_suite(proc, home, offset, address=address)
 
