@@ -210,7 +210,7 @@ class _Parser:
 _MODIFIERS = ('_operator', '_0', '_1')
 
 
-def _refuse_unknown(obj, unknown):
+def _refuse_unknown(obj, unknown, params):
     """A write names only what it understood: an operator or bound without its filter
     (``_id_operator=ne`` alone) would widen the match, so it is refused like a typo."""
     for key in unknown:
@@ -218,7 +218,8 @@ def _refuse_unknown(obj, unknown):
             base = key[:-len(suffix)]
             if not key.endswith(suffix) or not base:
                 continue
-            if base in obj.fields or base in ('_id', 'created', 'updated', 'deleted'):
+            if base not in params and (base in obj.fields or base in (
+                    '_id', 'created', 'updated', 'deleted')):
                 raise InputError('{!r} was given without {!r}: it has nothing to '
                                  'apply to'.format(key, base))
             if base.endswith('_id') and base[:-3] in obj.fields:
@@ -275,7 +276,7 @@ def parse(obj, params, mode='get', family='sqlite'):
     if unknown and mode == 'get':
         LOGGER.debug('ignoring unknown parameters on %s: %s', obj.name, unknown)
     elif unknown:
-        _refuse_unknown(obj, unknown)
+        _refuse_unknown(obj, unknown, params)
     if mode != 'get' and not query.filtered:
         raise InputError('refusing to {} every row of {}: give at least one filter'.format(
             mode, obj.name))
