@@ -12,7 +12,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from pacifica.metadata.objects import OBJECTS
-from support import check_answer, pct, property_settings, query_string
+from support import check_answer, property_settings, query_string
 
 # every code point, surrogates and controls included
 ANY_CHAR = st.characters(codec=None, exclude_categories=())
