@@ -21,8 +21,9 @@ EXTRAS['all'] = sorted({req for name in ('uniqueid', 'metadata', 'cartd', 'proxy
                                          'archiveinterface', 'postgres')
                         for req in EXTRAS[name]})
 # redis: cartd's recovery tests run on a Redis broker too (PACIFICA_TEST_REDIS).
-EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2', 'hypothesis>=6.100'] + EXTRAS['uwsgi'] + \
-    EXTRAS['redis']
+# schemathesis, openapi-spec-validator: the services' /api/openapi.json is validated and fuzzed.
+EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2', 'hypothesis>=6.100', 'schemathesis>=4',
+                  'openapi-spec-validator>=0.7'] + EXTRAS['uwsgi'] + EXTRAS['redis']
 
 setup(
     name='pacifica-core',

@@ -315,7 +315,8 @@ def route_of(request):
 
 
 def mount(app, context):
-    """Put the operational endpoints and the request metrics on a built CherryPy app."""
+    """Put the operational endpoints (and ``/api/openapi.json``, see
+    :mod:`pacifica.common.openapi`) and the request metrics on a built CherryPy app."""
     root = app.config.setdefault('/', {})
     inner = root.get('request.dispatch')
     if inner is None:
@@ -324,8 +325,10 @@ def mount(app, context):
     if isinstance(inner, OperationsDispatcher):
         inner = inner.inner
     metrics.prepare(context.service.name)
+    from . import openapi  # pylint: disable=import-outside-toplevel
     routes = {READY_PATH: ready_handler(readiness_for(context)),
-              METRICS_PATH: metrics_handler(context)}
+              METRICS_PATH: metrics_handler(context),
+              openapi.OPENAPI_PATH: openapi.handler(context)}
     root['request.dispatch'] = OperationsDispatcher(inner, routes)
     return app
 

@@ -107,7 +107,7 @@ class _Parser:
         self.used.update(n for n in names if n in self.params)
 
     def value(self, key):
-        """The single value of ``key``; refused when empty on a write."""
+        """The value of ``key`` (a list when repeated); refused when empty on a write."""
         raw = self.params[key]
         if self.strict and (raw == '' or (isinstance(raw, list) and '' in raw)):
             raise InputError('{!r} is empty: an empty value is not a filter on a write '
