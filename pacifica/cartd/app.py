@@ -243,6 +243,9 @@ class WorkerRuntime:
                 return conn.default_channel.queue_declare(queue=queue,
                                                           passive=True).message_count == 0
         except Exception as exc:  # pylint: disable=broad-except
+            # No such queue holds no message: Redis keeps no key for an empty list.
+            if getattr(exc, 'code', None) in (404, '404') or 'NOT_FOUND' in str(exc):
+                return True
             LOGGER.warning('cannot count the messages in queue %s: %s', queue, exc)
             return False
 
