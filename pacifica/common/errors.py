@@ -66,6 +66,12 @@ class Conflict(ServiceError):
     status = 409
 
 
+class BodyTimeout(TimeoutError):
+    """The request body stopped arriving for ``body_timeout`` seconds (raised by the body
+    reader of :mod:`pacifica.common.httpserver`). A ``TimeoutError`` still, so code that
+    reads a body and handles OSError keeps doing so; if it escapes a handler, it is a 408."""
+
+
 class TooLarge(ServiceError):
     """413: the request body (or one part of it) is over a documented limit."""
 
@@ -94,6 +100,8 @@ def as_service_error(exc):
     """The :class:`ServiceError` that ``exc`` stands for, or None for an unexpected error."""
     if isinstance(exc, ServiceError):
         return exc
+    if isinstance(exc, BodyTimeout):
+        return ServiceError(str(exc), status=408)
     transient = database_errors()
     if transient and isinstance(exc, transient):
         # The driver's text can name hosts, users or files: log it, never send it.

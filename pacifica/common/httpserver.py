@@ -138,10 +138,34 @@ class _StrictHeaderReader(cheroot_server.HeaderReader):
 _HEADER_READER = _StrictHeaderReader()
 
 
-class _ChunkedBody(cheroot_server.ChunkedRFile):
-    """cheroot's chunked body reader, over its limit always with ``MaxSizeExceeded`` (which
-    CherryPy answers 413): a chunk whose announced size crosses the limit raised a plain
-    ``IOError`` there, a 500."""
+class _Patient:
+    """A body reader whose read that waited ``body_timeout`` in vain says so with
+    :class:`~pacifica.common.errors.BodyTimeout`: a 408 for the client, where a bare
+    ``socket.timeout`` escaping the handler was a 500."""
+
+    def read(self, *args, **kwargs):
+        """Read, or 408."""
+        try:
+            return super().read(*args, **kwargs)
+        except socket.timeout:
+            raise errors.BodyTimeout('the request body stopped arriving') from None
+
+    def readline(self, *args, **kwargs):
+        """Read a line, or 408."""
+        try:
+            return super().readline(*args, **kwargs)
+        except socket.timeout:
+            raise errors.BodyTimeout('the request body stopped arriving') from None
+
+
+class _LengthBody(_Patient, cheroot_server.KnownLengthRFile):
+    """cheroot's Content-Length body reader, with the 408."""
+
+
+class _ChunkedBody(_Patient, cheroot_server.ChunkedRFile):
+    """cheroot's chunked body reader with the 408, and over its limit always with
+    ``MaxSizeExceeded`` (which CherryPy answers 413): a chunk whose announced size crosses
+    the limit raised a plain ``IOError`` there, a 500."""
 
     def _fetch(self):
         try:
@@ -184,7 +208,7 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
             self.rfile = _ChunkedBody(self.conn.rfile, self.body_limit)
         else:
             length = int(self.inheaders.get(b'Content-Length', b'0').split(b',')[0])
-            self.rfile = cheroot_server.KnownLengthRFile(self.conn.rfile, length)
+            self.rfile = _LengthBody(self.conn.rfile, length)
         self.server.gateway(self).respond()
         if self.ready:
             self.ensure_headers_sent()

@@ -20,7 +20,7 @@ def _env(tmp, name, urls):
     if name == 'cartd':
         extra.update(VOLUME_PATH=str(tmp / 'carts') + '/',
                      CELERY_FILESYSTEM_DIR=str(tmp / 'celery'),
-                     ARCHIVE_INTERFACE_URL=urls['archiveinterface'] + '/')
+                     ARCHIVE_INTERFACE_URL=urls.get('archiveinterface', 'http://127.0.0.1:9') + '/')
     if name == 'proxy':
         extra.update(METADATA_URL=urls['metadata'],
                      METADATA_STATUS_URL=urls['metadata'] + '/keys',

@@ -102,3 +102,21 @@ def test_cherrypy_config_detection(tmp_path):
     ini.write_text('[database]\npeewee_url = sqlite:///x\n')
     assert not cfg.is_cherrypy_config(str(ini))
 
+
+
+@pytest.mark.parametrize('env, value, words', [
+    ('SVC_THREAD_POOL', '0', 'server.thread_pool'),
+    ('SVC_THREAD_POOL', 'many', 'server.thread_pool'),
+    ('SVC_HEADER_TIMEOUT', '0', 'server.header_timeout'),
+    ('SVC_BODY_TIMEOUT', 'inf', 'server.body_timeout'),
+    ('SVC_MAX_REQUEST_BODY', '4MB', 'server.max_request_body'),
+])
+def test_server_keys_refuse_values_that_cannot_hold(env, value, words):
+    with pytest.raises(cfg.ConfigError, match=words.replace('.', r'\.')):
+        cfg.load(cfg.server_keys('SVC', '64 Kb'), environ={env: value})
+
+
+def test_server_keys_defaults_and_env():
+    loaded = cfg.load(cfg.server_keys('SVC', '64 Kb'), environ={'SVC_THREAD_POOL': '40'})
+    assert loaded.section('server') == {'max_request_body': 65536, 'header_timeout': 10.0,
+                                        'body_timeout': 30.0, 'thread_pool': 40}

@@ -8,6 +8,7 @@ import socket
 import time
 
 import pytest
+import requests
 
 from common.fleet import NAMES, start_fleet, stop_fleet
 from common.rawhttp import assert_json_error, responses
@@ -66,5 +67,32 @@ def test_headers_that_never_end_get_a_408(tmp_path):
         assert len(found) == 1, data
         doc = assert_json_error(found[0], 408)
         assert 'headers took more than 2 s' in doc['message'], json.dumps(doc)
+    finally:
+        stop_fleet(servers)
+
+
+def test_a_body_that_stops_coming_is_dropped_after_body_timeout(tmp_path):
+    """cartd reads a cart request's body; when it stops arriving, the read gives up after
+    body_timeout (here 1 s, CARTD_BODY_TIMEOUT) with a JSON 408, and nothing is created."""
+    servers = start_fleet(tmp_path, {'CARTD_BODY_TIMEOUT': '1'}, names=['cartd'])
+    try:
+        server = servers['cartd']
+        with socket.create_connection(('127.0.0.1', server.port), timeout=10) as sock:
+            sock.sendall(b'POST /stalled-cart HTTP/1.1\r\nHost: x\r\nContent-Type: '
+                         b'application/json\r\nContent-Length: 100\r\n\r\n{"fileids": [')
+            start = time.monotonic()
+            data = b''
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            took = time.monotonic() - start
+        assert 0.9 <= took < 5, took
+        found = responses(data)
+        assert len(found) == 1, data
+        assert 'stopped arriving' in assert_json_error(found[0], 408)['message']
+        assert timed_gets(server.url + '/stalled-cart', count=1)[0] < 1.0
+        assert requests.head(server.url + '/stalled-cart', timeout=10).status_code == 404
     finally:
         stop_fleet(servers)
