@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from support import (BROKER_URL, POSTGRES_URL, EventReceiver, create_postgres_database,
-                     drop_postgres_database, free_port_offset, run_admin, service_env,
+                     drop_postgres_database, free_port, free_port_offset, run_admin, service_env,
                      start_service, start_uwsgi)
 from test_suite import pid_of, start_suite, stop_suite
 
@@ -163,6 +163,31 @@ def test_a_database_that_went_away_is_not_ready_and_counted(tmp_path):
             server.stop()
     finally:
         drop_postgres_database(url)
+
+
+def test_cartd_without_its_broker_and_archive_is_not_ready(tmp_path):
+    closed = free_port()   # nothing listens there: a broker and an archive that are down
+    env = service_env(tmp_path, 'cartd', PEEWEE_URL='sqliteext:///{}/c.sqlite3'.format(tmp_path),
+                      VOLUME_PATH=tmp_path / 'volume',
+                      BROKER_URL='pyamqp://guest:guest@127.0.0.1:{}//'.format(closed),
+                      ARCHIVE_INTERFACE_URL='http://127.0.0.1:{}/'.format(closed))
+    assert run_admin('pacifica.cartd', ['dbsync'], env, cwd=str(tmp_path)).returncode == 0
+    server = start_service('pacifica.cartd', tmp_path, env)
+    try:
+        status, body, seconds = ready(server.url)
+        assert status == 503 and body['failing'] == ['broker', 'archive'], body
+        assert seconds < READY_WITHIN
+        archive = next(c for c in body['checks'] if c['name'] == 'archive')
+        assert archive['message'] == 'http://127.0.0.1:{} does not answer: Connection ' \
+                                     'refused'.format(closed)
+        assert 'guest' not in resp_text(body), 'no credentials in the answer'
+    finally:
+        server.stop()
+
+
+def resp_text(body):
+    """Every message of a readiness answer, as one string."""
+    return ' '.join(check['message'] for check in body['checks'])
 
 
 # -- the reserved namespace ----------------------------------------------------------------------
