@@ -155,7 +155,31 @@ def purge_older_than(cutoff, volume, report=print):
             report('  skipped: {}'.format(exc))
             continue
         count += 1
+    _sweep_deleted(cutoff, volume, report)
     return count
+
+
+def _sweep_deleted(cutoff, volume, report):
+    """Remove what is left on disk of carts deleted before ``cutoff`` (a delete whose
+    removal failed, as deep trees did before removal became iterative). Entries of the
+    volume with no cart row are reported, never removed: they are not this database's."""
+    with vol.opened(vol.open_root(volume)) as root:
+        numbered = sorted(int(name) for name in os.listdir(root) if name.isdigit())
+        for start in range(0, len(numbered), lifecycle.INSERT_CHUNK):
+            chunk = numbered[start:start + lifecycle.INSERT_CHUNK]
+            known = {cart.id: cart for cart in Cart.select(
+                Cart.id, Cart.cart_uid, Cart.deleted_date).where(Cart.id.in_(chunk))}
+            for cart_id in chunk:
+                cart = known.get(cart_id)
+                if cart is None:
+                    report('  left alone: {} in the volume belongs to no cart'.format(cart_id))
+                elif cart.deleted_date is not None and cart.deleted_date < cutoff:
+                    report('removing the files left by deleted cart {} (uid {})'.format(
+                        cart_id, cart.cart_uid))
+                    try:
+                        bundle.remove_cart_files(volume, cart_id, cart.cart_uid)
+                    except OSError as exc:
+                        report('  skipped: {}'.format(exc.strerror or exc))
 
 
 def free_bytes(volume):

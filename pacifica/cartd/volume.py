@@ -24,7 +24,8 @@ PRIVATE = 0o700
 
 
 class UnsafeVolume(Exception):
-    """The volume root cannot be used (others can write to it); the message is one line."""
+    """The volume root cannot be used (it cannot be made, or other users could steer it);
+    the message is one line."""
 
 
 class Refused(OSError):

@@ -10,8 +10,10 @@ import threading
 import requests
 
 from pacifica.cartd import validate
+from pacifica.cartd.orm import DB, Cart
+from pacifica.common.database import open_database
 from cartd.planting import deep_tree
-from support import assert_json_error
+from support import assert_json_error, run_admin
 
 DATA = b'deep data\n'
 LEGACY_DEPTH = 1800
@@ -55,12 +57,7 @@ def test_a_path_at_the_cap_is_staged_downloaded_and_removed(stack):
 
 def test_a_legacy_tree_deeper_than_any_limit_is_downloaded_and_deleted(stack):
     """A directory cart whose tree is 1800 levels deep (staged before the cap existed)."""
-    stack.put(7103, DATA)
-    uid = stack.new_uid()
-    assert stack.post(uid, [(7103, 'top.txt', DATA)]).status_code == 201
-    assert stack.wait(uid).headers['X-Pacifica-Status'] == 'ready'
-    cart_dir = _cart_dir(stack, uid)
-    deep_tree(cart_dir / uid, LEGACY_DEPTH, DATA)
+    uid, cart_dir = _ready_deep_cart(stack, 7103)
     got = requests.get('{}/{}?filename=old'.format(stack.url, uid))
     assert got.status_code == 200, got.text
     members = _members(got)
@@ -69,6 +66,30 @@ def test_a_legacy_tree_deeper_than_any_limit_is_downloaded_and_deleted(stack):
     deleted = requests.delete('{}/{}'.format(stack.url, uid))
     assert deleted.status_code == 200, deleted.text
     assert not os.path.lexists(str(cart_dir))
+
+
+def test_purge_removes_what_an_earlier_delete_left_behind(stack):
+    """Before removal was iterative, deleting a deep cart marked it deleted and left its
+    files; ``purge`` now removes such leftovers (and leaves alone what is no cart's)."""
+    uid, cart_dir = _ready_deep_cart(stack, 7108)
+    database = open_database(stack.db_url)
+    DB.initialize(database)
+    try:
+        Cart.update(status='deleted', deleted_date=Cart.updated_date).where(
+            Cart.cart_uid == uid).execute()
+    finally:
+        database.close_all()
+    stranger = stack.volume / '999999'
+    stranger.mkdir(mode=0o700)
+    try:
+        done = run_admin('pacifica.cartd', ['purge', '--time-ago', '0 seconds ago'],
+                         stack.env, cwd=str(stack.base))
+        assert done.returncode == 0, done.stderr
+        assert 'removing the files left by deleted cart' in done.stdout
+        assert not os.path.lexists(str(cart_dir))
+        assert stranger.is_dir()
+    finally:
+        stranger.rmdir()
 
 
 def test_a_deep_tree_is_bundled(stack, gate):
@@ -110,6 +131,18 @@ def test_a_bundling_that_fails_ends_in_error(stack, gate, tmp_path):
     deleted = requests.delete('{}/{}'.format(stack.url, uid))
     assert deleted.status_code == 200, deleted.text
     assert not os.path.lexists(str(cart_dir))
+
+
+def _ready_deep_cart(stack, fileid):
+    """A ready directory cart of ``top.txt`` whose tree then grows 1800 levels deep (as one
+    staged before the cap existed); returns its uid and directory."""
+    stack.put(fileid, DATA)
+    uid = stack.new_uid()
+    assert stack.post(uid, [(fileid, 'top.txt', DATA)]).status_code == 201
+    assert stack.wait(uid).headers['X-Pacifica-Status'] == 'ready'
+    cart_dir = _cart_dir(stack, uid)
+    deep_tree(cart_dir / uid, LEGACY_DEPTH, DATA)
+    return uid, cart_dir
 
 
 def _bundle_cart_with_a_held_file(stack, gate, first_id):
