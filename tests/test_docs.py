@@ -194,3 +194,12 @@ def test_relative_references_resolve_like_python_imports():
     assert pacifica_docs.relative_target('pacifica.cartd', 'rest', True) == 'pacifica.cartd.rest'
     assert pacifica_docs.relative_target('pacifica.metadata.queries.read', '.objects.OBJECTS',
                                          False) == 'pacifica.metadata.objects.OBJECTS'
+
+
+def test_only_what_cannot_run_in_a_test_is_marked_not_run():
+    skipped = {os.path.relpath(path, ROOT): [block.skip for block in blocks_of(path)
+                                             if block.skip]
+               for path in [README] + EXAMPLES}
+    # make run / make test, and the install lines that would change the test's own venv.
+    assert len(skipped.pop('README.md')) <= 2
+    assert not any(skipped.values()), skipped
