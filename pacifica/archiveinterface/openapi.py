@@ -93,4 +93,5 @@ def describe(context):
     """The document of a started archive interface."""
     return oa.document('Archive Interface', 'Stores files by id in a POSIX directory tree.',
                        {'/{file_id}': _file_operations(
-                           context.config.get('posix', 'use_id2filename'))})
+                           context.config.get('posix', 'use_id2filename'))},
+                       root_head={'404': oa.response('no file id: nothing to report', None)})

@@ -75,6 +75,7 @@ def cart_operations():
     # Stateful runs read and delete the cart they created.
     post['responses']['201']['links'] = {
         'CartStatus': {'operationId': 'cart_status', 'parameters': {'uid': '$request.path.uid'}},
+        'Download': {'operationId': 'download_cart', 'parameters': {'uid': '$request.path.uid'}},
         'DeleteCart': {'operationId': 'delete_cart', 'parameters': {'uid': '$request.path.uid'}}}
     head = {'operationId': 'cart_status', 'summary': 'the cart\'s status and progress',
             'parameters': [_uid()],
@@ -120,4 +121,5 @@ def describe(_context):
     """The document of a started cartd."""
     return oa.document('Cartd Interface', 'Collects archive files into carts and serves them '
                        'as tar files.', {'/{uid}': cart_operations()},
-                       {'CartRequest': cart_body()})
+                       {'CartRequest': cart_body()},
+                       root_head={'404': oa.response('no cart uid: nothing to report', None)})

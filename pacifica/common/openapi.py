@@ -127,13 +127,19 @@ def path_param(name, schema, description=''):
     return found
 
 
-def status_root(title):
-    """``GET /`` and ``HEAD /``: the status message."""
+def status_root(title, head=None):
+    """``GET /`` and ``HEAD /``: the status message. ``head`` replaces HEAD's answers where
+    ``HEAD /`` is not the status (cartd, the archive: the HEAD of a cart or file without
+    its id, a 404 as upstream)."""
     get = {'operationId': 'status', 'summary': 'the status message',
            'responses': {'200': response('"Pacifica {} Up and Running"'.format(title), {
                'type': 'object', 'required': ['message'],
                'properties': {'message': {'const': 'Pacifica {} Up and Running'.format(title)}}})}}
-    return {'get': get, 'head': head_of(get)}
+    found = {'get': get, 'head': head_of(get)}
+    if head is not None:
+        found['head']['summary'] = 'HEAD of a resource without its id'
+        found['head']['responses'] = head
+    return found
 
 
 def operational_paths():
@@ -173,10 +179,10 @@ def common_schemas():
                                          'checks': {'type': 'array', 'items': check}}}}
 
 
-def document(title, description, paths, schemas=None, parameters=None):
+def document(title, description, paths, schemas=None, parameters=None, root_head=None):
     """The whole OpenAPI document of a service (``parameters``: shared parameter objects
-    the operations refer to)."""
-    all_paths = {'/': status_root(title)}
+    the operations refer to; ``root_head``: see :func:`status_root`)."""
+    all_paths = {'/': status_root(title, root_head)}
     all_paths.update(paths)
     all_paths.update(operational_paths())
     components = common_schemas()

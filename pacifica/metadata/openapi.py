@@ -168,7 +168,12 @@ def object_operations(obj, shared):
            'tags': ['objects'],
            'requestBody': _json_body({'oneOf': [ref_in, {'type': 'array', 'items': ref_in}]},
                                      MAX_OBJECTS),
-           'responses': {'200': written, **oa.errors(*WRITE_ERRORS)}}
+           'responses': {'200': dict(written), **oa.errors(*WRITE_ERRORS)}}
+    if obj.has_id:
+        # Stateful runs read back the row they created (PUT answers null, so the link
+        # takes the id from the request).
+        put['responses']['200']['links'] = {'ReadBack': {
+            'operationId': 'get_' + obj.name, 'parameters': {'_id': '$request.body#/_id'}}}
     post = {'operationId': 'post_' + obj.name, 'summary': 'update the selected rows',
             'tags': ['objects'], 'parameters': filter_params(obj, 'update', shared),
             'requestBody': _json_body(ref_in, MAX_OBJECTS),
@@ -204,9 +209,9 @@ CUSTOM_ARGS = {
 # Endpoints that read more than the named arguments (filters of their own).
 OPEN_QUERY = ('/transactioninfo/search', '/objectinfo')
 ANSWERS = {
-    '/transactioninfo/last': {'type': 'object', 'required': ['latest_upload_id'],
-                              'properties': {'latest_upload_id': {'type': ['integer',
-                                                                           'null']}}},
+    '/transactioninfo/last': {'type': 'object', 'required': ['latest_transaction_id'],
+                              'properties': {'latest_transaction_id': {'type': ['integer',
+                                                                                'null']}}},
     '/ingest': {'type': 'object', 'required': ['status'],
                 'properties': {'status': {'const': 'success'}}},
 }

@@ -37,7 +37,7 @@ def files():
                                   dict(FILE_HEADERS, **{'Content-Range': oa.header(
                                       'bytes START-END/SIZE', required=True)}),
                                   media='application/octet-stream'),
-               **oa.errors(400, e404='no file with that hash (in metadata or the archive)'),
+               **oa.errors(400, 404, e404='no file with that hash (in metadata or the archive)'),
                '416': oa.error(416, headers={'Content-Range': oa.header('bytes */SIZE')}),
                **oa.errors(502, 503, 504, e502='a peer answered badly or sizes differ',
                            e504='a peer answered too slowly')}}
