@@ -44,14 +44,15 @@ def wait_up(url, proc, timeout=30):
     raise SystemExit('server at {} did not start'.format(url))
 
 
-def start_metadata(db_url):
+def start_metadata(db_url, root=ROOT):
     """``dbsync`` ``db_url`` and start a metadata server on it (notifications off, on a free
-    port, in a temporary HOME); returns (process, url). The caller terminates the process."""
+    port, in a temporary HOME); returns (process, url). The caller terminates the process.
+    ``root``: the source tree to run (another commit's checkout, to compare side by side)."""
     home = tempfile.mkdtemp(prefix='bench-metadata-')
     env = dict(os.environ, HOME=home, PEEWEE_URL=db_url, NOTIFICATIONS_DISABLED='true',
                METADATA_CONFIG=os.path.join(home, 'none.ini'),
                METADATA_CPCONFIG=os.path.join(home, 'none.conf'),
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+               PYTHONPATH=root + os.pathsep + os.environ.get('PYTHONPATH', ''))
     code = 'import sys, pacifica.metadata.__main__ as m; sys.exit(m.cmd(sys.argv[1:]))'
     subprocess.run([sys.executable, '-c', code, 'dbsync'], env=env, check=True)
     port = free_port()
