@@ -95,9 +95,10 @@ def _operators(field):
 
 def _filter(name, field, schema=None):
     """The parameters of one filter (spec 4.2.3): value, alias, operator, between bounds."""
-    schema = schema or field_schema(field)
-    schema = dict(schema, type=[t for t in ([schema['type']] if isinstance(
-        schema['type'], str) else schema['type']) if t != 'null'][0])
+    schema = dict(schema or field_schema(field))
+    if isinstance(schema['type'], list):
+        # a query value is never JSON null (an empty value means "any" on GET, see filters)
+        schema['type'] = next(kind for kind in schema['type'] if kind != 'null')
     if schema['type'] == 'boolean':
         schema = {'type': 'string', 'description': 'true/false, 1/0, yes/no, on/off'}
     params = [oa.query_param(name, schema),
@@ -267,7 +268,8 @@ def describe(context):
         paths['/' + obj.name] = object_operations(obj, shared)
         schemas[obj.class_name] = object_schema(obj)
         schemas[obj.class_name + 'Input'] = input_schema(obj)
-    root = context.extra.get('openapi_root') or Root(_NoNotifier(), context.config)
+    # A tree of its own, built like the served one, to read the query endpoints' routes.
+    root = Root(_NoNotifier(), context.config)
     for path, methods in sorted(oa.tree_routes(root).items()):
         if path == '/' or path in objects:
             continue
