@@ -18,7 +18,6 @@ import logging
 import os
 import random
 import sys
-import threading
 import time
 import uuid
 from datetime import timedelta

@@ -11,7 +11,7 @@ from datetime import datetime
 from pacifica.common.database import peewee
 from pacifica.common.schema import SchemaManager
 
-from .states import BUSY, CartStatus, FileStatus
+from .states import BUSY, CartStatus, FileStatus  # noqa: F401  (BUSY: re-exported)
 
 DB = peewee.DatabaseProxy()
 

@@ -126,7 +126,12 @@ def test_bundle_cart_is_a_prebuilt_tar(stack):
     tars = [os.path.join(stack.volume, d, uid + '.tar') for d in cart_dirs]
     tar = [t for t in tars if os.path.exists(t)][0]
     assert os.readlink(os.path.join(stack.volume, 'cartuids', uid)).endswith(uid + '.tar')
-    assert not os.path.exists(tar[:-len('.tar')])
+    # The directory goes right after the cart is marked ready (until then a re-run of the
+    # bundling needs it): wait for that moment.
+    deadline = time.monotonic() + 10
+    while os.path.exists(tar[:-len('.tar')]):
+        assert time.monotonic() < deadline, 'the bundled files were left behind'
+        time.sleep(0.05)
     assert not [n for n in os.listdir(os.path.dirname(tar)) if '.tar~' in n]
 
 
