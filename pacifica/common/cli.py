@@ -62,6 +62,8 @@ class Service:
     operations: Any = None            # operations.Probes: readiness checks, scrape gauges
     # (path prefix, [server] key): a body limit other than max_request_body for those paths
     body_limits: Sequence[Tuple[str, str]] = ()
+    # fast_path(app, context): may put a WSGI fast path in front of the built app
+    fast_path: Optional[Callable[[Any, 'Context'], Any]] = None
 
     @property
     def env_prefix(self):
@@ -245,8 +247,10 @@ def prepare_server(service, argv=None):
     if context.database is not None:
         tool = service.name + '_db'
         database.request_tool(context.database, tool)
-    operations.mount(rest.build_app(service.make_root(context), cpconfig, context.debug, tool),
-                     context)   # /api/ready, /api/metrics
+    app = operations.mount(rest.build_app(service.make_root(context), cpconfig, context.debug,
+                                          tool), context)   # /api/ready, /api/metrics
+    if service.fast_path:
+        service.fast_path(app, context)
     _check_port_free(cherrypy.config['server.socket_host'], cherrypy.config['server.socket_port'])
     # Framing, body limits, slow clients; file bodies go out with os.sendfile.
     sendfile.install(httpserver.factory(context.config, service.body_limits))
@@ -376,4 +380,6 @@ def wsgi_application(service):
     app = rest.build_app(service.make_root(context), cpconfig, context.debug, tool)
     httpserver.guard_wsgi(app, context.config, service.body_limits)   # [server] body limits
     operations.mount(app, context)   # /api/ready, /api/metrics
+    if service.fast_path:
+        service.fast_path(app, context)
     return cherrypy.tree

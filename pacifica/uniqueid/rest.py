@@ -7,6 +7,7 @@ from pacifica.common.rest import MAX_BIGINT
 
 from .allocate import MAX_MODE_LENGTH, allocate
 from .config import DEFAULT_MAX_RANGE
+from .fastpath import FAILED_KEY
 
 
 class GetID:
@@ -41,6 +42,11 @@ class GetID:
         """Reserve ``range`` ids in ``mode``."""
         self._no_store()
         count, mode = self._parse(extra, range, mode)
+        failed = (getattr(cherrypy.request, 'wsgi_environ', None) or {}).get(FAILED_KEY)
+        if failed is not None:
+            # The fast path in front tried this allocation and it failed: answer its error
+            # here, with CherryPy's error page, rather than allocate a second time.
+            raise failed
         start, end = allocate(mode, count)
         return rest.json_body({'startIndex': start, 'endIndex': end})
 

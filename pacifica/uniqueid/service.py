@@ -2,6 +2,7 @@
 from pacifica.common.cli import Service
 
 from .config import KEYS
+from .fastpath import install
 from .orm import DB, UniqueIDSchema
 from .rest import make_root
 
@@ -13,4 +14,5 @@ SERVICE = Service(
     keys=KEYS,
     db_proxy=DB,
     schema=UniqueIDSchema,
+    fast_path=install,   # GET /getid without CherryPy's request machinery
 )
