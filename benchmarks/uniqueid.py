@@ -242,6 +242,10 @@ def main():
                         help='requests per client count (bounded load)')
     parser.add_argument('--processes', type=int, default=2, help='load-generating processes')
     parser.add_argument('--pgbench-seconds', type=int, default=5)
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='repeat getid and pgbench alternately this many times per client '
+                             'count and report each round and the median ratio (the machine '
+                             'is shared: a ratio is only meaningful within one round)')
     args = parser.parse_args()
 
     tmpdir = tempfile.mkdtemp(prefix='bench-uniqueid-')
@@ -263,13 +267,14 @@ def main():
         mode = 'bench-{}'.format(uuid.uuid4().hex[:8])
         rows = []
         for clients in [int(c) for c in args.clients.split(',')]:
-            status = run_load(urls, '/', clients, args.requests, args.processes)
-            getid = run_load(urls, '/getid?range={n}&mode=' + mode, clients, args.requests,
-                             args.processes)
-            limit = (pgbench(args.pgbench, clients, args.pgbench_seconds, tmpdir)
-                     if args.pgbench else None)
-            rows.append({'clients': clients, 'getid': getid, 'status': status,
-                         'pgbench_tps': limit})
+            for _ in range(args.rounds):
+                status = run_load(urls, '/', clients, args.requests, args.processes)
+                getid = run_load(urls, '/getid?range={n}&mode=' + mode, clients,
+                                 args.requests, args.processes)
+                limit = (pgbench(args.pgbench, clients, args.pgbench_seconds, tmpdir)
+                         if args.pgbench else None)
+                rows.append({'clients': clients, 'getid': getid, 'status': status,
+                             'pgbench_tps': limit})
         print('configuration: {}'.format(label))
         print('{:>7} {:>10} {:>8} {:>8} {:>7} {:>5} {:>10} {:>9} {:>10} {:>9}'.format(
             'clients', 'getid r/s', 'p50 ms', 'p99 ms', 'errors', 'dups', 'GET / r/s',
@@ -284,6 +289,13 @@ def main():
                                  '{:.2f}'.format(g['rps'] / limit) if limit else '-'))
             for sample in g['error_sample'] + s['error_sample']:
                 print('    error: ' + sample)
+        if args.rounds > 1:
+            for clients in [int(c) for c in args.clients.split(',')]:
+                ratios = sorted(r['getid']['rps'] / r['pgbench_tps'] for r in rows
+                                if r['clients'] == clients and r['pgbench_tps'])
+                if ratios:
+                    print('median getid/pgbench at {} clients over {} rounds: {:.2f}'.format(
+                        clients, len(ratios), ratios[len(ratios) // 2]))
         print(json.dumps({'configuration': label, 'rows': rows}))
     finally:
         stop(procs)
