@@ -120,9 +120,13 @@ ENTRIES = [
     # The worker reads cartd's INI and has no port. REMAP_SIGTERM makes SIGTERM a cold
     # shutdown: the tasks it was running go back to the broker (they are acknowledged late)
     # instead of holding up the stop until they finish.
+    # Its node name is the suite's own: two suites on one broker (a shared RabbitMQ vhost)
+    # would otherwise both be celery@<host>, and the second one's remote-control queue
+    # (celery@<host>.celery.pidbox) is refused as RESOURCE_LOCKED, which stops that worker.
     Entry('cartd-worker', 'pacifica.cartd', 'cartd', None,
           lambda address, port: _python('celery', '-A', 'pacifica.cartd.tasks', 'worker',
-                                        '--loglevel=INFO', '--concurrency=2'),
+                                        '--loglevel=INFO', '--concurrency=2',
+                                        '-n', 'cartd-suite{}@%h'.format(os.getpid())),
           needs=('cartd',), ini=_cartd_ini, database=True,
           extra_env={'REMAP_SIGTERM': 'SIGQUIT'}),
     Entry('proxy', 'pacifica.proxy', 'proxy', 8180, _serve('pacifica.proxy'),

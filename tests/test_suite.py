@@ -307,7 +307,7 @@ def test_suite_refuses_a_taken_port(tmp_path):
 
 
 def test_make_run_passes_its_arguments():
-    done = subprocess.run(['make', '-n', 'run', 'ARGS=--port-offset 1000 --address 0.0.0.0'],
+    done = subprocess.run(['make', '--no-print-directory', '-n', 'run', 'ARGS=--port-offset 1000 --address 0.0.0.0'],
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == (
