@@ -9,7 +9,8 @@ off) and stopped at the end; the database should be empty. With ``--url`` an alr
 server is measured; give its ``--db-url`` too to count SQL statements. Measures:
 
 a) PUT of ``--rows`` /files rows (their transactions first), in batches of 1 and of 1,000;
-b) GET /files?_id=N and /files?hashsum=H with ``--clients`` clients, against GET /;
+b) GET /files?_id=N, /files?hashsum=H and /users?_id=U (the default recursion, so with its
+   reverse-relation lists) with ``--clients`` clients, against GET /;
 c) GET of 100 /users rows with recursion_depth=1: latency, and the SQL statements issued.
 
 Results are printed as a Markdown table; ``--results FILE`` appends them to FILE.
@@ -172,17 +173,20 @@ def main(argv=None):
         lines.append('| PUT /files, batches of 1,000 ({} rows) | {:.0f} rows/s |'.format(
             args.rows, thousand))
         ids = range(args.first_id + 10 ** 5, args.first_id + 10 ** 5 + args.rows)
+        latency = bench_users(url, args.first_id + 2 * 10 ** 5)
+        users = range(args.first_id + 2 * 10 ** 5, args.first_id + 2 * 10 ** 5 + 100)
         # GET / is measured right before each run: the machine is shared, so a ratio to an
         # adjacent baseline says more than one baseline taken minutes earlier
         for name, paths in (('/files?_id=N', ['/files?_id={}'.format(i) for i in ids]),
                             ('/files?hashsum=H', ['/files?hashsum={:040x}'.format(i * 7919)
-                                                  for i in ids])):
+                                                  for i in ids]),
+                            # the default recursion (1): with the reverse-relation lists
+                            ('/users?_id=U', ['/users?_id={}'.format(i) for i in users])):
             root = bench_get(url, ['/'], args.clients, args.seconds)
             rate, p50, p95 = bench_get(url, paths, args.clients, args.seconds)
             lines.append('| GET {}, {} clients | {:.0f} req/s = {:.2f} x GET / ({:.0f} req/s); '
                          'p50 {:.1f} ms, p95 {:.1f} ms |'.format(
                              name, args.clients, rate, rate / root[0], root[0], p50, p95))
-        latency = bench_users(url, args.first_id + 2 * 10 ** 5)
         statements = 'not counted (give --db-url)'
         if args.db_url:
             count, rows = count_statements(args.db_url)

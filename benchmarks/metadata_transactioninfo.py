@@ -13,7 +13,7 @@ one runs this tree, one the ``--base`` checkout (through PYTHONPATH). Each gets 
 key/values. Then ``GET /transactioninfo/by_id/<id>`` and ``GET /transactioninfo/files/<id>``
 are timed ``--repeat`` times, the two servers alternating request by request so that the
 load of a shared machine falls on both alike; the answers of both must be equal (but for
-the rows' creation times). Medians
+the rows' creation times). On PostgreSQL both databases are ANALYZEd after the load. Medians
 and the speed-up are printed as a Markdown table; ``--results FILE`` appends it there.
 """
 import argparse
@@ -68,6 +68,17 @@ def load(url, files):
     return session
 
 
+def analyze(db_url):
+    """ANALYZE a PostgreSQL database just loaded: autovacuum would, a little later; without
+    statistics the planner takes the ``deleted IS NULL`` index for every file (a BitmapAnd
+    per row, 50 ms for 1,000 files instead of 3 ms)."""
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    conn = psycopg2.connect(db_url)
+    conn.autocommit = True
+    conn.cursor().execute('ANALYZE')
+    conn.close()
+
+
 def timed_pair(sessions, urls, path, repeat):
     """Alternate GET ``path`` on both servers ``repeat`` times; medians in ms and bodies."""
     times = [[], []]
@@ -119,6 +130,9 @@ def main(argv=None):
             procs.append(start_metadata(db_url, **({'root': root} if root else {})))
         urls = [url for _, url in procs]
         sessions = [load(url, args.files) for url in urls]
+        if args.postgres:
+            for db_url in db_urls:
+                analyze(db_url)
         lines = ['| request ({} files) | this tree | {} | speed-up |'.format(
             args.files, os.path.basename(os.path.abspath(args.base))), '| --- | --- | --- | --- |']
         for path in ('/transactioninfo/by_id/{}', '/transactioninfo/files/{}'):
