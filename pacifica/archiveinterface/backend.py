@@ -16,6 +16,7 @@ import stat
 import uuid
 
 from pacifica.common.errors import BadRequest, NotFound, ServiceError
+from pacifica.common.fsutil import fsync_path
 
 LOGGER = logging.getLogger(__name__)
 
@@ -92,15 +93,6 @@ def parse_time(value):
     if not math.isfinite(seconds) or not MTIME_RANGE[0] <= seconds < MTIME_RANGE[1]:
         raise ValueError('outside the range of times the archive stores')
     return seconds
-
-
-def fsync_path(path):
-    """fsync a file or a directory by name (a directory: the names it holds are durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class PosixBackend:

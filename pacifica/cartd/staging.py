@@ -21,6 +21,7 @@ import uuid
 from collections import namedtuple
 
 from pacifica.common import metrics
+from pacifica.common.fsutil import fsync_path
 
 from . import bundle, carts, volume
 from .archive import ArchiveClient, Terminal, Transient
@@ -313,7 +314,7 @@ def _sync_files(pulled):
     synced = []
     for entry in pulled:
         try:
-            _fsync_path(entry.path)
+            fsync_path(entry.path)
         except OSError as exc:
             LOGGER.warning('cannot sync staged file %s: %s; it will be pulled again',
                            entry.path, _os_text(exc))
@@ -321,16 +322,8 @@ def _sync_files(pulled):
         synced.append(entry)
     for directory in sorted({os.path.dirname(entry.path) for entry in synced}):
         with contextlib.suppress(OSError):
-            _fsync_path(directory)
+            fsync_path(directory)
     return synced
-
-
-def _fsync_path(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _os_text(exc):
