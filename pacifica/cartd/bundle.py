@@ -24,6 +24,7 @@ import os
 import pwd
 import stat
 import tarfile
+import time
 import uuid
 
 from pacifica.common import sendfile
@@ -76,23 +77,39 @@ def remove_files_dir(volume, cart_id, uid):
 
 # -- locks -----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def cart_lock(volume, cart_id, exclusive=False):
+def cart_lock(volume, cart_id, exclusive=False, grace=0.0):
     """Hold the cart's lock file: shared while streaming, exclusive to remove; yields the
     descriptor of the cart directory (valid while the lock is held).
 
     ``flock`` is per open file and is dropped by the kernel when the holder dies, so a
-    crashed download never keeps a cart pinned. An exclusive request does not wait: it
-    raises CartBusy. A missing cart directory raises FileNotFoundError, a link where the
-    directory or the lock file should be :class:`~.volume.Refused`.
+    crashed download never keeps a cart pinned. An exclusive request waits at most
+    ``grace`` seconds (a download whose client already has the last byte lets go within
+    milliseconds), then raises CartBusy. A missing cart directory raises
+    FileNotFoundError, a link where the directory or the lock file should be
+    :class:`~.volume.Refused`.
     """
     with vol.opened(vol.open_cart_dir(volume, cart_id)) as cart_fd:
         lock = vol.open_file(cart_fd, LOCK, os.O_RDWR | os.O_CREAT)
         with vol.opened(lock):
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
-            except BlockingIOError:
-                raise CartBusy('cart {} is being downloaded'.format(cart_id)) from None
+            if exclusive:
+                _lock_exclusive(lock, cart_id, grace)
+            else:
+                fcntl.flock(lock, fcntl.LOCK_SH)
             yield cart_fd
+
+
+def _lock_exclusive(lock, cart_id, grace):
+    deadline = time.monotonic() + grace
+    pause = 0.005
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise CartBusy('cart {} is being downloaded'.format(cart_id)) from None
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 0.1)
 
 
 def remove_cart_files(volume, cart_id, uid):

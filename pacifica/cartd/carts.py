@@ -107,16 +107,16 @@ def progress(cart, volume):
             sum(sizes.values()))
 
 
-def delete_cart(cart, volume):
+def delete_cart(cart, volume, grace=0.0):
     """Remove one cart: refuse while it is busy, mark it deleted, remove its files.
 
     Busy means staging, bundling, or being downloaded (a download holds the cart's lock
-    shared; this takes it exclusive without waiting). The row is marked deleted before the
-    files go, so no new download can start on a half-removed cart.
+    shared; this takes it exclusive, waiting at most ``grace`` seconds). The row is marked
+    deleted before the files go, so no new download can start on a half-removed cart.
     """
     lifecycle.check_removable(cart)
     try:
-        with bundle.cart_lock(volume, cart.id, exclusive=True):
+        with bundle.cart_lock(volume, cart.id, exclusive=True, grace=grace):
             _mark_deleted(cart)
             _remove_files(cart, volume)
     except bundle.CartBusy:

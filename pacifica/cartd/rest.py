@@ -65,6 +65,10 @@ def _record_use(cart_id):
         LOGGER.warning('cannot record the use of cart %s: %s', cart_id, exc)
 
 
+# Seconds a DELETE waits for a download that is finishing before answering 409.
+DELETE_GRACE = 1.0
+
+
 class CartResource(rest.StatusRoot):
     """The cart API."""
 
@@ -245,7 +249,9 @@ class CartResource(rest.StatusRoot):
         for cart in active:   # none is touched while one of them is busy (409)
             lifecycle.check_removable(cart)
         for cart in active:
-            carts.delete_cart(cart, self.volume)   # CartInUse: 409, RemoveFailed: 500
+            # A client that deletes right after its download has every byte before the
+            # server's side of the download lets go of the cart: wait that long, no more.
+            carts.delete_cart(cart, self.volume, grace=DELETE_GRACE)   # CartInUse: 409
         return rest.json_body({'message': 'Cart Deleted Successfully'})
 
 

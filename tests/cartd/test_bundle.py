@@ -89,3 +89,35 @@ def test_write_bundle_renames_a_complete_tar(cart_tree, tmp_path):
     with tarfile.open(path) as tar:
         assert tar.extractfile('uid/big.bin').read() == files['big.bin']
     assert [n for n in os.listdir(str(tmp_path / '7')) if '~' in n] == []
+
+
+def test_exclusive_lock_waits_only_its_grace(tmp_path):
+    """A remover waits up to its grace for a download that is letting go, then gives up."""
+    import threading
+    import time
+    (tmp_path / '7').mkdir()
+    with bundle.cart_lock(str(tmp_path), 7):
+        started = time.monotonic()
+        with pytest.raises(bundle.CartBusy):
+            with bundle.cart_lock(str(tmp_path), 7, exclusive=True, grace=0.3):
+                pass
+        assert 0.3 <= time.monotonic() - started < 2
+        with pytest.raises(bundle.CartBusy):
+            with bundle.cart_lock(str(tmp_path), 7, exclusive=True):
+                pass
+
+    held = threading.Event()
+    done = threading.Event()
+
+    def download():
+        with bundle.cart_lock(str(tmp_path), 7):
+            held.set()
+            time.sleep(0.2)
+        done.set()
+
+    thread = threading.Thread(target=download)
+    thread.start()
+    assert held.wait(5)
+    with bundle.cart_lock(str(tmp_path), 7, exclusive=True, grace=5):
+        assert done.is_set()
+    thread.join()

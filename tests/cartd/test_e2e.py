@@ -269,6 +269,14 @@ def test_delete(stack, gate):
     files = read_tar(first + rest)
     assert [d for d in files.values() if d is not None] == [big]
 
+    # A DELETE sent the moment the client has the last byte is not refused: the server's
+    # side of the download lets go within DELETE's grace.
+    whole = requests.get('{}/{}'.format(stack.url, uid2))
+    assert len(whole.content) > len(big)
+    assert requests.delete('{}/{}'.format(stack.url, uid2)).status_code == 200
+    stack.post(uid2, [('del-big', 'big.bin', big)])
+    assert stack.wait(uid2).headers['X-Pacifica-Status'] == 'ready'
+
     # A client that disconnects mid-download leaves nothing holding the cart.
     download = requests.get('{}/{}'.format(stack.url, uid2), stream=True)
     assert download.raw.read(1024)
