@@ -2,6 +2,7 @@
 receiver."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -133,9 +134,13 @@ def start_service(package, tmp_path, env, args=(), port=None):
     return Server(argv, env, port, str(tmp_path))
 
 
-def raw_http(port, request, half_close=False, timeout=10):
+def raw_http(port, request, half_close=False, timeout=10, one_response=False):
     """Send ``request`` (bytes) on a new connection to 127.0.0.1:``port`` and return every
-    byte the server sends until it closes (``half_close``: shut our side after sending)."""
+    byte the server sends until it closes (``half_close``: shut our side after sending).
+
+    ``one_response``: stop as soon as one whole response with a Content-Length is in (uWSGI's
+    HTTP/1.1 socket keeps the connection open for its socket timeout, ``Connection: close``
+    or not)."""
     import socket  # pylint: disable=import-outside-toplevel
     received = b''
     with socket.create_connection(('127.0.0.1', port), timeout=timeout) as sock:
@@ -147,6 +152,16 @@ def raw_http(port, request, half_close=False, timeout=10):
             if not data:
                 return received
             received += data
+            if one_response and _whole_response(received):
+                return received
+
+
+def _whole_response(received):
+    head, found, body = received.partition(b'\r\n\r\n')
+    if not found:
+        return False
+    length = re.search(rb'\r\ncontent-length: *(\d+)', head, re.IGNORECASE)
+    return bool(length) and len(body) >= int(length.group(1))
 
 
 def assert_json_error(response, status, *words):

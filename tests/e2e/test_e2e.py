@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import uuid
 from urllib.parse import quote
 
 import pytest
@@ -33,6 +34,10 @@ CONTENT = {
 def start_suite(home, offset, *args):
     """``pacifica-suite`` with every service; returns (process, {name: base URL})."""
     env = dict(os.environ, PYTHONPATH=ROOT, HOME=str(home))
+    if '--broker' in args and 'CELERY_TASK_QUEUE' not in env:
+        # A queue of its own on the shared broker: a message an earlier suite left in
+        # flight must not reach this suite's worker (its cart ids name other carts here).
+        env['CELERY_TASK_QUEUE'] = 'suite_' + uuid.uuid4().hex[:12]
     proc = subprocess.Popen(  # pylint: disable=consider-using-with
         [sys.executable, '-m', 'pacifica.suite', '--home', str(home / 'state'),
          '--port-offset', str(offset)] + list(args),
