@@ -32,8 +32,11 @@ install: $(VENV)/.installed-run
 run: $(VENV)/.installed-run
 	$(BIN)/pacifica-suite $(ARGS)
 
+# Test files are spread over two workers (each file's module fixtures stay in one);
+# make test PYTEST_WORKERS= runs them in this process instead.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The manual (docs/), warnings are errors; open build/docs/html/index.html.
 docs: $(VENV)/.installed-docs

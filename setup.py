@@ -22,8 +22,11 @@ EXTRAS['all'] = sorted({req for name in ('uniqueid', 'metadata', 'cartd', 'proxy
                         for req in EXTRAS[name]})
 # redis: cartd's recovery tests run on a Redis broker too (PACIFICA_TEST_REDIS).
 # schemathesis, openapi-spec-validator: the services' /api/openapi.json is validated and fuzzed.
-EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2', 'hypothesis>=6.100', 'schemathesis>=4',
-                  'openapi-spec-validator>=0.7'] + EXTRAS['uwsgi'] + EXTRAS['redis']
+# pytest-xdist: make test runs the test files on two workers (most of the suite waits on
+# the servers it starts, so two workers halve the wall time even on two cores).
+EXTRAS['test'] = ['pytest>=8', 'pytest-timeout>=2.2', 'pytest-xdist>=3.5', 'hypothesis>=6.100',
+                  'schemathesis>=4', 'openapi-spec-validator>=0.7'] \
+    + EXTRAS['uwsgi'] + EXTRAS['redis']
 
 setup(
     name='pacifica-core',
