@@ -251,7 +251,7 @@ class CartResource(rest.StatusRoot):
         for cart in active:
             # A client that deletes right after its download has every byte before the
             # server's side of the download lets go of the cart: wait that long, no more.
-            carts.delete_cart(cart, self.volume, grace=DELETE_GRACE)   # CartInUse: 409
+            carts.delete_cart(cart, self.volume, grace=DELETE_GRACE)   # 409 / 500 (RemoveFailed)
         return rest.json_body({'message': 'Cart Deleted Successfully'})
 
 

@@ -2,6 +2,8 @@
 import io
 import os
 import tarfile
+import threading
+import time
 
 import pytest
 
@@ -93,8 +95,6 @@ def test_write_bundle_renames_a_complete_tar(cart_tree, tmp_path):
 
 def test_exclusive_lock_waits_only_its_grace(tmp_path):
     """A remover waits up to its grace for a download that is letting go, then gives up."""
-    import threading
-    import time
     (tmp_path / '7').mkdir()
     with bundle.cart_lock(str(tmp_path), 7):
         started = time.monotonic()
