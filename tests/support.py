@@ -164,6 +164,22 @@ def _whole_response(received):
     return bool(length) and len(body) >= int(length.group(1))
 
 
+def fds_into(path):
+    """This process's descriptors open on ``path`` or anything under it (a removed
+    directory still open shows as ``<path> (deleted)``). Counting every descriptor of the
+    process is not enough: other tests' servers and, under xdist, the worker's own channel
+    open and close theirs meanwhile."""
+    found = set()
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            target = os.readlink('/proc/self/fd/' + name)
+        except OSError:   # closed since the listing
+            continue
+        if target == str(path) or target.startswith(str(path) + os.sep):
+            found.add(int(name))
+    return found
+
+
 def assert_json_error(response, status, *words):
     """The standard JSON error: status line, a message containing ``words``, no traceback."""
     assert response.status_code == status, response.text

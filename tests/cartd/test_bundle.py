@@ -9,6 +9,7 @@ import pytest
 
 from pacifica.cartd import bundle
 from pacifica.common import sendfile
+from support import fds_into
 
 
 @pytest.fixture
@@ -74,13 +75,13 @@ def test_a_file_that_shrank_fails_loudly(cart_tree, cart_fd):
         b''.join(bundle.stream(members, cart_fd, 4096))
 
 
-def test_closing_the_stream_closes_the_file(cart_fd):
-    before = len(os.listdir('/proc/self/fd'))
+def test_closing_the_stream_closes_the_file(cart_tree, cart_fd):
+    before = fds_into(cart_tree[0].parent)
     chunks = bundle.stream(bundle.plan(cart_fd, 'uid', 'pre'), cart_fd, 512)
     next(chunks)
     next(chunks)
     chunks.close()   # what the server does when a client disconnects
-    assert len(os.listdir('/proc/self/fd')) == before
+    assert fds_into(cart_tree[0].parent) == before == {cart_fd}
 
 
 def test_write_bundle_renames_a_complete_tar(cart_tree, tmp_path):

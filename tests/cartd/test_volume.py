@@ -11,22 +11,7 @@ from hypothesis import strategies as st
 
 from pacifica.cartd import bundle, volume
 from cartd.planting import assert_untouched, deep_tree, make_victim
-
-
-def _fds_into(path):
-    """This process's descriptors open on ``path`` or anything under it (a removed
-    directory still open shows as ``<path> (deleted)``). Counting every descriptor of the
-    process is not enough: other tests' servers and, under xdist, the worker's own channel
-    open and close theirs meanwhile."""
-    found = set()
-    for name in os.listdir('/proc/self/fd'):
-        try:
-            target = os.readlink('/proc/self/fd/' + name)
-        except OSError:   # closed since the listing
-            continue
-        if target == str(path) or target.startswith(str(path) + os.sep):
-            found.add(int(name))
-    return found
+from support import fds_into
 
 
 @pytest.fixture
@@ -148,7 +133,7 @@ def test_a_tree_deeper_than_any_limit_is_walked_tarred_and_removed(tmp_path):
     depth = 3000   # well past the recursion limit, PATH_MAX and the usual 1024 descriptors
     deep_tree(tmp_path / 'deep', depth)
     fd = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
-    before = _fds_into(tmp_path)
+    before = fds_into(tmp_path)
     try:
         members = bundle.plan(fd, 'deep', 'x')
         assert len(members) == depth + 2
@@ -159,7 +144,7 @@ def test_a_tree_deeper_than_any_limit_is_walked_tarred_and_removed(tmp_path):
         assert volume.usage(fd, 'deep') > 0
         assert volume.remove_tree(fd, 'deep') is True
         assert volume.remove_tree(fd, 'deep') is False   # gone: fine
-        assert _fds_into(tmp_path) == before == {fd}
+        assert fds_into(tmp_path) == before == {fd}
     finally:
         os.close(fd)
     assert os.listdir(str(tmp_path)) == []
