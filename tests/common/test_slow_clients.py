@@ -96,3 +96,74 @@ def test_a_body_that_stops_coming_is_dropped_after_body_timeout(tmp_path):
         assert requests.head(server.url + '/stalled-cart', timeout=10).status_code == 404
     finally:
         stop_fleet(servers)
+
+
+def _read_response(reader):
+    """One whole response (Content-Length framed) from ``reader`` (a socket's binary file),
+    as (status line and headers, body)."""
+    lines = []
+    while True:
+        line = reader.readline()
+        assert line, lines
+        if line == b'\r\n':
+            break
+        lines.append(line)
+    head = b''.join(lines)
+    length = int(next(line.split(b':', 1)[1] for line in lines
+                      if line.lower().startswith(b'content-length:')))
+    body = reader.read(length)
+    assert len(body) == length, (head, body)
+    return head, body
+
+
+@pytest.mark.parametrize('name', ['uniqueid', 'metadata'])
+def test_kept_alive_clients_whose_next_request_trickles_hold_no_worker(fleet, name):
+    """A worker that served a kept-alive request waits a moment for the same client's next
+    one (httpserver.NEXT_REQUEST_WAIT). Ten kept-alive connections (as many as the worker
+    threads, and cheroot's keep-alive limit) that each send a second request's first line
+    and then stall must not hold the workers:
+    a normal client is answered within 1 s, and each stalled request is answered once its
+    headers are complete."""
+    server = fleet[name]
+    request = 'GET {} HTTP/1.1\r\nHost: x\r\n\r\n'.format(PAGES[name]).encode()
+    socks = []
+    try:
+        for _ in range(10):
+            sock = socket.create_connection(('127.0.0.1', server.port), timeout=10)
+            socks.append(sock)
+            sock.sendall(request)
+            head, _ = _read_response(sock.makefile('rb'))
+            assert head.startswith(b'HTTP/1.1 200'), head
+            assert b'connection: close' not in head.lower(), head
+            sock.sendall(request[:20])    # the next request, half a line of it
+        times = timed_gets(server.url + PAGES[name], count=5, pause=0.1)
+        assert max(times) < 1.0, times
+        for sock in socks:
+            sock.sendall(request[20:])
+        for sock in socks:
+            head, _ = _read_response(sock.makefile('rb'))
+            assert head.startswith(b'HTTP/1.1 200'), head
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.parametrize('name', ['uniqueid', 'metadata'])
+def test_back_to_back_and_pipelined_requests_on_one_connection(fleet, name):
+    """Requests sent one after another on one connection, and two sent in one write
+    (pipelined), are each answered once, in order."""
+    server = fleet[name]
+    request = 'GET {} HTTP/1.1\r\nHost: x\r\n\r\n'.format(PAGES[name]).encode()
+    with socket.create_connection(('127.0.0.1', server.port), timeout=10) as sock:
+        reader = sock.makefile('rb')
+        for _ in range(50):
+            sock.sendall(request)
+            head, _ = _read_response(reader)
+            assert head.startswith(b'HTTP/1.1 200'), head
+        sock.sendall(request * 2)
+        for _ in range(2):
+            head, _ = _read_response(reader)
+            assert head.startswith(b'HTTP/1.1 200'), head
+        sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            reader.read1(1)     # nothing more (buffered or not): no request answered twice
