@@ -49,17 +49,20 @@ def touch(cart_id):
 
 
 def _read_sizes(volume, cart_id):
-    sizes = {}
+    """The ``sizes~`` file of a cart as {file id: size}; lines that are not two decimal
+    numbers (a torn last line, say) are skipped."""
     try:
         with vol.opened(vol.open_cart_dir(volume, cart_id)) as cart_fd:
             fd = vol.open_file(cart_fd, bundle.SIZES, os.O_RDONLY)
-        with open(fd, encoding='ascii') as handle:
-            for line in handle:
-                parts = line.split()
-                if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-                    sizes[int(parts[0])] = int(parts[1])
-    except (OSError, UnicodeDecodeError):
-        pass
+        with open(fd, 'rb') as handle:
+            data = handle.read()
+    except OSError:
+        return {}
+    sizes = {}
+    for line in data.split(b'\n'):
+        parts = line.split(b' ')
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            sizes[int(parts[0])] = int(parts[1])
     return sizes
 
 
@@ -98,12 +101,19 @@ def progress(cart, volume):
     """``(files staged, files, bytes staged, bytes announced so far)`` of a cart.
 
     The byte total counts the files whose size the archive has reported; it grows to the
-    full total as staging proceeds.
+    full total as staging proceeds. HEAD asks this at every poll, so the rows are read
+    straight from the driver's cursor (no model instance per file).
     """
-    rows = list(File.select(File.id, File.status).where(File.cart == cart.id).tuples())
-    staged = [file_id for file_id, status in rows if status == FILE_STAGED]
+    query = File.select(File.id, File.status).where(File.cart == cart.id)
+    cursor = File._meta.database.execute(query)  # pylint: disable=protected-access
+    staged_text = str(FILE_STAGED)
+    total, staged = 0, []
+    for file_id, status in cursor.fetchall():
+        total += 1
+        if status == staged_text:
+            staged.append(file_id)
     sizes = _read_sizes(volume, cart.id)
-    return (len(staged), len(rows), sum(sizes.get(file_id, 0) for file_id in staged),
+    return (len(staged), total, sum(sizes.get(file_id, 0) for file_id in staged),
             sum(sizes.values()))
 
 
