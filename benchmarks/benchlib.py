@@ -108,3 +108,28 @@ def drop_postgres(url):
                 (name,))
     cur.execute('DROP DATABASE IF EXISTS ' + name)
     conn.close()
+
+
+def database_options(parser):
+    """``--db-url`` (an empty database) or ``--postgres`` (a server to make one on), one of
+    them required: the options of the scripts that start a metadata server of their own."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument('--db-url', help='an empty database to start the server on')
+    where.add_argument('--postgres', help='a PostgreSQL server: a new database is made on it')
+
+
+def run_on_metadata(args, prefix, run):
+    """Start a metadata server on ``args``' database (see :func:`database_options`), call
+    ``run(url, db_url)`` for its Markdown lines, stop the server (and drop a database made
+    here), then print and append the lines (``args.results``)."""
+    db_url = args.db_url or fresh_postgres(args.postgres, prefix)
+    proc, url = start_metadata(db_url)
+    try:
+        lines = run(url, db_url)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if args.postgres:
+            drop_postgres(db_url)
+    report(lines, args.results, db_url)
+    return 0

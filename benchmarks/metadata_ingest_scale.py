@@ -17,7 +17,7 @@ import sys
 
 import requests
 
-from benchlib import drop_postgres, fresh_postgres, report, start_metadata
+from benchlib import database_options, run_on_metadata
 from metadata_queries import _request, document, seed
 
 
@@ -50,25 +50,13 @@ def run(args, url):
 def main(argv=None):
     """Parse the arguments, run, print (and append) the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument('--db-url', help='an empty database to start the server on')
-    where.add_argument('--postgres', help='a PostgreSQL server: a new database is made on it')
+    database_options(parser)
     parser.add_argument('--small', type=int, default=1000)
     parser.add_argument('--large', type=int, default=10000)
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--results', help='append the Markdown table to this file')
     args = parser.parse_args(argv)
-    db_url = args.db_url or fresh_postgres(args.postgres, 'bench_ingest')
-    proc, url = start_metadata(db_url)
-    try:
-        lines = run(args, url)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if args.postgres:
-            drop_postgres(db_url)
-    report(lines, args.results, db_url)
-    return 0
+    return run_on_metadata(args, 'bench_ingest', lambda url, db_url: run(args, url))
 
 
 if __name__ == '__main__':

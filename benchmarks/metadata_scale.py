@@ -26,7 +26,7 @@ import time
 
 import requests
 
-from benchlib import drop_postgres, fresh_postgres, report, start_metadata
+from benchlib import database_options, run_on_metadata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH = 2000
@@ -139,25 +139,14 @@ def run(args, url, loader):
 def main(argv=None):
     """Parse the arguments, run, print (and append) the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument('--db-url', help='an empty database to start the server on')
-    where.add_argument('--postgres', help='a PostgreSQL server: a new database is made on it')
+    database_options(parser)
     parser.add_argument('--sizes', type=lambda text: [int(n) for n in text.split(',')],
                         default=[10000, 1000000], help='table sizes, ascending')
     parser.add_argument('--requests', type=int, default=500, help='GETs of each kind per size')
     parser.add_argument('--results', help='append the Markdown table to this file')
     args = parser.parse_args(argv)
-    db_url = args.db_url or fresh_postgres(args.postgres, 'bench_scale')
-    proc, url = start_metadata(db_url)
-    try:
-        lines = run(args, url, Loader(db_url))
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if args.postgres:
-            drop_postgres(db_url)
-    report(lines, args.results, db_url)
-    return 0
+    return run_on_metadata(args, 'bench_scale',
+                           lambda url, db_url: run(args, url, Loader(db_url)))
 
 
 if __name__ == '__main__':
