@@ -10,7 +10,7 @@ from .states import CartStatus
 _TEXT = {'type': 'string'}
 # hashlib's digests: a hashsum has twice as many hex digits as its algorithm has bytes.
 _DIGITS = sorted({hashlib.new(name).digest_size * 2
-                  for name in validate._algorithms()})  # pylint: disable=protected-access
+                  for name in validate.algorithms()})
 
 
 def cart_body():
@@ -29,7 +29,7 @@ def cart_body():
                      'description': 'where the file goes in the cart: relative, no ".." '
                                     'component, at most {} names of at most {} bytes'.format(
                                         validate.MAX_DEPTH, validate.MAX_NAME_BYTES)},
-            'hashtype': {'type': 'string', 'enum': validate._algorithms(),  # pylint: disable=protected-access
+            'hashtype': {'type': 'string', 'enum': validate.algorithms(),
                          'description': 'a hashlib algorithm (any case)'},
             'hashsum': {'type': 'string', 'pattern': '^[0-9A-Fa-f]+$',
                         'minLength': _DIGITS[0], 'maxLength': _DIGITS[-1],

@@ -88,10 +88,7 @@ class CartResource(rest.StatusRoot):
             raise rest.not_found('Missing parameters: uid')
         if len(segments) > 1:
             raise rest.not_found()
-        try:
-            return validate.cart_uid(segments[0])
-        except validate.Invalid as exc:
-            raise rest.bad_request(str(exc)) from None
+        return validate.cart_uid(segments[0])
 
     # -- POST -------------------------------------------------------------------------------
     def POST(self, *segments, **_ignored):  # pylint: disable=invalid-name
@@ -105,10 +102,8 @@ class CartResource(rest.StatusRoot):
             body = json.loads(request.body.read().decode('utf-8'))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise rest.bad_request('Invalid JSON document') from None
-        try:
-            files, bundle_flag = validate.cart_request(body, self.default_bundle)
-        except validate.Invalid as exc:
-            raise rest.bad_request(str(exc)) from None
+        # validate.Invalid is the common BadRequest: the one error handler answers it.
+        files, bundle_flag = validate.cart_request(body, self.default_bundle)
         # Queued only after the cart is committed, so the worker always finds it; a broker
         # that is down fails the cart and answers 503 (lifecycle.BrokerUnavailable).
         lifecycle.start(uid, files, bundle_flag, self._begin)
@@ -151,10 +146,7 @@ class CartResource(rest.StatusRoot):
             return super().GET()
         uid = self._uid(segments)
         default = time.strftime('data_%Y_%m_%d_%H_%M_%S.tar')
-        try:
-            name, prefix = validate.download_name(filename, default)
-        except validate.Invalid as exc:
-            raise rest.bad_request(str(exc)) from None
+        name, prefix = validate.download_name(filename, default)
         cart = carts.newest_cart(uid)
         if cart is None:
             raise rest.not_found('The cart does not exist or has already been deleted')

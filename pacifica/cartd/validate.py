@@ -1,12 +1,15 @@
 """Everything a client hands cartd that ends up in a path, a URL or a header is checked here.
 
 Each function returns the normalised value or raises :class:`Invalid` with a message that
-names the field; the REST layer turns that into a 400.
+names the field. :class:`Invalid` is the common :class:`~pacifica.common.errors.BadRequest`,
+so it reaches the client as a JSON 400 through the one error handler of every service.
 """
 import hashlib
 import posixpath
 import re
 import unicodedata
+
+from ..common import errors
 
 UID_RE = re.compile(r'[A-Za-z0-9._-]{1,255}\Z')
 ARCHIVE_ID_RE = re.compile(r'[A-Za-z0-9._-]{1,255}\Z')
@@ -16,8 +19,8 @@ MAX_DEPTH = 64             # names in one path: deeper trees are refused at POST
 MAX_FILES = 100000
 
 
-class Invalid(ValueError):
-    """Client input that cannot be used; the message says which and why."""
+class Invalid(errors.BadRequest, ValueError):
+    """Client input that cannot be used (a 400); the message says which and why."""
 
 
 def _safe_name(pattern, value):
@@ -97,8 +100,9 @@ def _has_control(text):
     return any(unicodedata.category(char) == 'Cc' for char in text)
 
 
-def _algorithms():
-    # shake_* need a digest length, which the request cannot carry.
+def algorithms():
+    """The ``hashtype`` names a cart accepts, sorted, in lower case (also the enum of the
+    OpenAPI document); shake_* need a digest length, which the request cannot carry."""
     return sorted(name.lower() for name in hashlib.algorithms_available
                   if not name.lower().startswith('shake'))
 
@@ -108,9 +112,9 @@ def hash_type(value, where):
     if not isinstance(value, str):
         raise Invalid('{}.hashtype must be a string, got {}'.format(where, _json_type(value)))
     name = value.lower()
-    if name not in _algorithms():
+    if name not in algorithms():
         raise Invalid('{}.hashtype {!r} is not supported; use one of {}'.format(
-            where, _clip(value), ', '.join(_algorithms())))
+            where, _clip(value), ', '.join(algorithms())))
     return name
 
 
