@@ -8,7 +8,11 @@ With only ``--db-url`` a server is started on a free port (after ``dbsync``, not
 off) and stopped at the end; the database should be empty. With ``--url`` an already running
 server is measured; give its ``--db-url`` too to count SQL statements. Measures:
 
-a) PUT of ``--rows`` /files rows (their transactions first), in batches of 1 and of 1,000;
+a) PUT of ``--rows`` /files rows (their transactions first), in batches of 1 and of 1,000,
+   and (with ``--db-url``) the same 1,000-row batches inserted by the database driver itself
+   into a fresh table made from the same model (same columns, indexes and foreign key, one
+   transaction per batch): PostgreSQL ``execute_values`` (one multi-row INSERT per batch) or
+   SQLite ``executemany``; the ratio PUT / raw is printed;
 b) GET /files?_id=N, /files?hashsum=H and /users?_id=U (the default recursion, so with its
    reverse-relation lists) with ``--clients`` clients, against GET /;
 c) GET of 100 /users rows with recursion_depth=1: latency, and the SQL statements issued.
@@ -95,6 +99,58 @@ def bench_get(url, paths, clients, seconds):
             latencies[int(len(latencies) * 0.95)] * 1000)
 
 
+def bench_raw(db_url, rows, batch, first_id):
+    """Insert the rows ``bench_put(url, rows, batch, first_id)`` PUT (same transactions)
+    with the driver into ``bench_raw_files``, a fresh copy of the files table; rows/s."""
+    sys.path.insert(0, ROOT)
+    # pylint: disable=import-outside-toplevel,protected-access
+    import datetime
+    from pacifica.common.database import family_of, open_database
+    from pacifica.metadata.orm import DB
+    from pacifica.metadata.orm.transactions import Files
+    database = open_database(db_url, max_connections=2)
+    DB.initialize(database)
+    database.connect()
+    postgres = family_of(database) == 'postgresql'
+
+    def renamed(node):
+        sql = database.get_sql_context().sql(node).query()[0]
+        return sql.replace('"files"', '"bench_raw_files"').replace('"files_', '"bench_raw_files_')
+
+    try:
+        database.execute_sql('DROP TABLE IF EXISTS "bench_raw_files"')
+        database.execute_sql(renamed(Files._schema._create_table(safe=False)))
+        for index in Files._schema._create_indexes(safe=False):
+            database.execute_sql(renamed(index))
+        fields = Files._meta.sorted_fields
+        columns = ', '.join('"{}"'.format(f.column_name) for f in fields)
+        per_transaction = 1000
+        started = time.perf_counter()
+        for start in range(0, rows, batch):
+            now = datetime.datetime.utcnow()
+            values = []
+            for n in range(start, min(rows, start + batch)):
+                row = file_row(first_id + n, first_id + n // per_transaction)
+                row.update(id=row.pop('_id'), transaction_id=row.pop('transaction'),
+                           created=now, updated=now, deleted=None, encoding='UTF8',
+                           suspense_date=None)
+                values.append(tuple(row[f.column_name] for f in fields))
+            with database.atomic():
+                cursor = database.cursor()
+                if postgres:
+                    from psycopg2.extras import execute_values
+                    execute_values(cursor, 'INSERT INTO "bench_raw_files" ({}) VALUES %s'.format(
+                        columns), values, page_size=len(values))
+                else:
+                    cursor.executemany('INSERT INTO "bench_raw_files" ({}) VALUES ({})'.format(
+                        columns, ', '.join('?' * len(fields))), values)
+        rate = rows / (time.perf_counter() - started)
+        database.execute_sql('DROP TABLE "bench_raw_files"')
+    finally:
+        database.close()
+    return rate
+
+
 class _Counter(logging.Handler):
     def __init__(self):
         super().__init__(logging.DEBUG)
@@ -172,6 +228,12 @@ def main(argv=None):
         thousand = bench_put(url, args.rows, 1000, args.first_id + 10 ** 5)
         lines.append('| PUT /files, batches of 1,000 ({} rows) | {:.0f} rows/s |'.format(
             args.rows, thousand))
+        if args.db_url:
+            raw = bench_raw(args.db_url, args.rows, 1000, args.first_id + 10 ** 5)
+            lines.append('| the same rows by the driver ({}), batches of 1,000 | {:.0f} rows/s;'
+                         ' PUT /files = {:.2f} x raw |'.format(
+                             'multi-row INSERT' if 'postgres' in args.db_url else
+                             'executemany', raw, thousand / raw))
         ids = range(args.first_id + 10 ** 5, args.first_id + 10 ** 5 + args.rows)
         latency = bench_users(url, args.first_id + 2 * 10 ** 5)
         users = range(args.first_id + 2 * 10 ** 5, args.first_id + 2 * 10 ** 5 + 100)
