@@ -12,7 +12,7 @@ from . import bundle
 from . import volume as vol
 from . import lifecycle
 from .lifecycle import CartInUse, now  # noqa: F401  (the rules' callers use these names)
-from .orm import ERROR, FILE_STAGED, READY, Cart, CartTasks, File
+from .orm import DB, ERROR, FILE_STAGED, READY, Cart, CartTasks, File
 
 
 LOGGER = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def progress(cart, volume):
     straight from the driver's cursor (no model instance per file).
     """
     query = File.select(File.id, File.status).where(File.cart == cart.id)
-    cursor = File._meta.database.execute(query)  # pylint: disable=protected-access
+    cursor = DB.execute(query)
     staged_text = str(FILE_STAGED)
     total, staged = 0, []
     for file_id, status in cursor.fetchall():

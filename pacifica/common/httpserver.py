@@ -350,17 +350,20 @@ class PacificaConnection(cheroot_server.HTTPConnection):
                 return keep
 
     def _next_request_soon(self):
-        """Whether the next request's bytes arrived (or are arriving) within the wait, and
-        no other connection is waiting for a worker."""
-        if self.rfile.pending():
-            return True
+        """Whether no other connection is waiting for a worker and the next request's bytes
+        are here (pipelined) or arrive within the wait. A connection that others wait
+        behind goes back to cheroot, which queues it behind them (pipelined bytes and
+        all), so one client cannot keep a worker to itself."""
         if self.server.requests.qsize or not self.server.ready:
             return False
+        if self.rfile.pending():
+            return True
         try:
-            readable, _, _ = select.select([self.socket], [], [], NEXT_REQUEST_WAIT)
+            poller = select.poll()    # poll, not select: any descriptor number
+            poller.register(self.socket, select.POLLIN)
+            return bool(poller.poll(NEXT_REQUEST_WAIT * 1000))
         except (OSError, ValueError):
             return False
-        return bool(readable)
 
     def _gather_headers(self):
         """None when the request can be parsed now, True to wait for more bytes in the

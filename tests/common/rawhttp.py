@@ -83,3 +83,21 @@ def assert_json_error(answer, status):
     assert doc['status'].startswith(str(status)) and doc['traceback'] == ''
     assert body == body.rstrip(), 'padded error body: {!r}'.format(body[-20:])
     return doc
+
+
+def read_response(reader):
+    """One whole response (Content-Length framed) from ``reader`` (a socket's binary file),
+    as (status line and headers, body)."""
+    lines = []
+    while True:
+        line = reader.readline()
+        assert line, lines
+        if line == b'\r\n':
+            break
+        lines.append(line)
+    head = b''.join(lines)
+    length = int(next(line.split(b':', 1)[1] for line in lines
+                      if line.lower().startswith(b'content-length:')))
+    body = reader.read(length)
+    assert len(body) == length, (head, body)
+    return head, body

@@ -5,13 +5,14 @@ benchmarks/RESULTS.md (benchmarks/slow_clients.py)."""
 import json
 import select
 import socket
+import threading
 import time
 
 import pytest
 import requests
 
 from common.fleet import NAMES, start_fleet, stop_fleet
-from common.rawhttp import assert_json_error, responses
+from common.rawhttp import assert_json_error, read_response, responses
 from common.slowloris import Trickle, timed_gets
 
 # A page of each service that goes through its resources and, where it has one, its
@@ -98,51 +99,81 @@ def test_a_body_that_stops_coming_is_dropped_after_body_timeout(tmp_path):
         stop_fleet(servers)
 
 
-def _read_response(reader):
-    """One whole response (Content-Length framed) from ``reader`` (a socket's binary file),
-    as (status line and headers, body)."""
-    lines = []
-    while True:
-        line = reader.readline()
-        assert line, lines
-        if line == b'\r\n':
-            break
-        lines.append(line)
-    head = b''.join(lines)
-    length = int(next(line.split(b':', 1)[1] for line in lines
-                      if line.lower().startswith(b'content-length:')))
-    body = reader.read(length)
-    assert len(body) == length, (head, body)
-    return head, body
+@pytest.fixture(scope='module')
+def small_pool(tmp_path_factory):
+    """UniqueID with 3 worker threads, so a few connections could hold them all."""
+    servers = start_fleet(tmp_path_factory.mktemp('small-pool'), {'UNIQUEID_THREAD_POOL': '3'},
+                          names=['uniqueid'])
+    yield servers['uniqueid']
+    stop_fleet(servers)
 
 
-@pytest.mark.parametrize('name', ['uniqueid', 'metadata'])
-def test_kept_alive_clients_whose_next_request_trickles_hold_no_worker(fleet, name):
+def test_kept_alive_clients_whose_next_request_trickles_hold_no_worker(small_pool):
     """A worker that served a kept-alive request waits a moment for the same client's next
-    one (httpserver.NEXT_REQUEST_WAIT). Ten kept-alive connections (as many as the worker
-    threads, and cheroot's keep-alive limit) that each send a second request's first line
-    and then stall must not hold the workers:
-    a normal client is answered within 1 s, and each stalled request is answered once its
-    headers are complete."""
-    server = fleet[name]
-    request = 'GET {} HTTP/1.1\r\nHost: x\r\n\r\n'.format(PAGES[name]).encode()
+    one (httpserver.NEXT_REQUEST_WAIT). Ten kept-alive connections (cheroot's keep-alive
+    limit, more than the 3 workers) that each send a second request's first line and then
+    stall must not hold the workers: a normal client is answered within 1 s, and each
+    stalled request is answered once its headers are complete."""
+    request = 'GET {} HTTP/1.1\r\nHost: x\r\n\r\n'.format(PAGES['uniqueid']).encode()
     socks = []
     try:
         for _ in range(10):
-            sock = socket.create_connection(('127.0.0.1', server.port), timeout=10)
+            sock = socket.create_connection(('127.0.0.1', small_pool.port), timeout=10)
             socks.append(sock)
             sock.sendall(request)
-            head, _ = _read_response(sock.makefile('rb'))
+            head, _ = read_response(sock.makefile('rb'))
             assert head.startswith(b'HTTP/1.1 200'), head
             assert b'connection: close' not in head.lower(), head
             sock.sendall(request[:20])    # the next request, half a line of it
-        times = timed_gets(server.url + PAGES[name], count=5, pause=0.1)
+        times = timed_gets(small_pool.url + PAGES['uniqueid'], count=5, pause=0.1)
         assert max(times) < 1.0, times
         for sock in socks:
             sock.sendall(request[20:])
         for sock in socks:
-            head, _ = _read_response(sock.makefile('rb'))
+            head, _ = read_response(sock.makefile('rb'))
             assert head.startswith(b'HTTP/1.1 200'), head
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_pipelining_client_does_not_keep_a_worker_from_others(small_pool):
+    """Three connections each pipeline 3,000 requests in one write (one per worker thread)
+    and read the answers slowly; a fourth client is still answered within 1 s: a worker
+    serves a connection's next pipelined request itself only while nobody else waits."""
+    request = b'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+    count = 3000
+    socks, readers, answered = [], [], []
+
+    def drain(sock):
+        reader = sock.makefile('rb')
+        for _ in range(count):
+            head, _ = read_response(reader)
+            if not head.startswith(b'HTTP/1.1 200'):
+                return
+            time.sleep(0.0005)
+        answered.append(sock)
+
+    try:
+        for _ in range(3):
+            sock = socket.create_connection(('127.0.0.1', small_pool.port), timeout=30)
+            socks.append(sock)
+            sender = threading.Thread(target=sock.sendall, args=(request * count,), daemon=True)
+            sender.start()
+            reader = threading.Thread(target=drain, args=(sock,), daemon=True)
+            reader.start()
+            readers.append((sender, reader))
+        time.sleep(0.2)
+        busy = [reader.is_alive() for _, reader in readers]
+        times = timed_gets(small_pool.url + '/', count=5, pause=0.05)
+        still_busy = [reader.is_alive() for _, reader in readers]
+        assert all(busy), 'the pipelined requests finished too soon to test anything'
+        assert any(still_busy), 'the pipelined requests finished too soon to test anything'
+        assert max(times) < 1.0, times
+        for sender, reader in readers:
+            sender.join(60)
+            reader.join(60)
+        assert len(answered) == 3, 'not every pipelined request was answered 200'
     finally:
         for sock in socks:
             sock.close()
@@ -158,11 +189,11 @@ def test_back_to_back_and_pipelined_requests_on_one_connection(fleet, name):
         reader = sock.makefile('rb')
         for _ in range(50):
             sock.sendall(request)
-            head, _ = _read_response(reader)
+            head, _ = read_response(reader)
             assert head.startswith(b'HTTP/1.1 200'), head
         sock.sendall(request * 2)
         for _ in range(2):
-            head, _ = _read_response(reader)
+            head, _ = read_response(reader)
             assert head.startswith(b'HTTP/1.1 200'), head
         sock.settimeout(0.5)
         with pytest.raises(socket.timeout):
