@@ -11,7 +11,7 @@ import time
 
 import cherrypy
 
-from pacifica.common import rest, sendfile
+from pacifica.common import byterange, rest, sendfile
 from pacifica.common.errors import BadRequest, NotFound, ServiceError, TooLarge
 
 from .backend import MTIME_RANGE, parse_time
@@ -20,7 +20,6 @@ ALLOW = 'DELETE, GET, HEAD, PATCH, POST, PUT'
 READ_BLOCK = 1 << 20
 MAX_PATCH_BODY = 64 * 1024
 _BYTE_RANGE = re.compile(r'\s*([0-9]{1,20})-([0-9]{1,20})\s*\Z')
-_RANGE = re.compile(r'\s*bytes\s*=\s*([0-9]{0,20})\s*-\s*([0-9]{0,20})\s*\Z', re.IGNORECASE)
 
 # HEAD headers, in upstream's spelling (three s's in Messsage: cartd reads exactly that).
 MESSAGE = 'X-Pacifica-Messsage'
@@ -64,27 +63,6 @@ def parse_byte_range(value, size):
     return start, max(0, min(finish, size) - start)
 
 
-def parse_range_header(value, size):
-    """A single ``bytes=`` range → ``(start, length)``; None when the header is to be ignored
-    (several ranges or a malformed one, as RFC 9110 allows); ``(None, None)`` when the range
-    cannot be satisfied."""
-    match = _RANGE.match(value)
-    if not match or (not match.group(1) and not match.group(2)):
-        return None
-    first, last = match.group(1), match.group(2)
-    if not first:
-        suffix = int(last)
-        if suffix == 0:
-            return None, None
-        start = max(0, size - suffix)
-        return start, size - start
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        return None, None
-    return start, end - start + 1
-
-
 class ArchiveResource(rest.StatusRoot):
     """Every method of the protocol, dispatched on the HTTP verb."""
 
@@ -117,16 +95,17 @@ class ArchiveResource(rest.StatusRoot):
                 start, length = parse_byte_range(rest.single('byte_range', byte_range), size)
             else:
                 header = cherrypy.request.headers.get('Range')
-                parsed = parse_range_header(header, size) if header else None
-                if parsed == (None, None):
+                wanted = byterange.single_range(header, size)
+                if wanted == byterange.UNSATISFIABLE:
                     raise ServiceError('Range {!r} cannot be satisfied for a file of {} '
                                        'bytes'.format(header[:64], size), status=416,
                                        headers={'Content-Range': 'bytes */{}'.format(size)})
-                if parsed is not None:
-                    start, length = parsed
+                if wanted is not None:
+                    start, stop = wanted
+                    length = stop - start
                     response.status = 206
                     response.headers['Content-Range'] = 'bytes {}-{}/{}'.format(
-                        start, start + length - 1, size)
+                        start, stop - 1, size)
         except ServiceError:
             handle.close()
             raise

@@ -1,42 +1,13 @@
 """The proxy's HTTP resources: ``/`` and ``/files/<hashtype>/<hashsum>``."""
-import re
 from urllib.parse import quote
 
 import cherrypy
 
-from pacifica.common import rest
+from pacifica.common import byterange, rest
 from pacifica.common.errors import ServiceError
 
 from .fetch import (PeerError, TransferAborted, check_hash, content_disposition,
                     verified_stream)
-
-# Thirty digits are more than any file size; a longer number is not a range we serve (and
-# int() of thousands of digits is refused by Python itself).
-_RANGE = re.compile(r'^bytes=([0-9]{0,30})-([0-9]{0,30})$')
-
-
-def parse_range(header, size):
-    """``(start, stop)`` (stop exclusive) for a single ``Range: bytes=`` header, None to
-    serve the whole file (no header, several ranges, or a syntax we ignore per RFC 9110),
-    or ``'unsatisfiable'``."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if not match or not (match.group(1) or match.group(2)):
-        return None
-    first, last = match.group(1), match.group(2)
-    if first:
-        start = int(first)
-        stop = min(int(last) + 1, size) if last else size
-        if last and int(last) < start:
-            return None
-    else:  # suffix: the last N bytes
-        start, stop = max(0, size - int(last)), size
-        if int(last) == 0:
-            return 'unsatisfiable'
-    if start >= size:
-        return 'unsatisfiable'
-    return start, stop
 
 
 def primed(stream):
@@ -125,8 +96,8 @@ class Files:
         size = self._size(record)
         headers = cherrypy.response.headers
         headers['Accept-Ranges'] = 'bytes'
-        wanted = parse_range(cherrypy.request.headers.get('Range'), size)
-        if wanted == 'unsatisfiable':
+        wanted = byterange.single_range(cherrypy.request.headers.get('Range'), size)
+        if wanted == byterange.UNSATISFIABLE:
             raise ServiceError('the requested range is outside the file ({} bytes)'.format(
                 size), status=416, headers={'Content-Range': 'bytes */{}'.format(size)})
         start, stop = wanted if wanted else (None, None)

@@ -129,6 +129,32 @@ def test_byte_range_and_range_header(archive):
     assert many.headers['Content-Length'] == str(len(data))
 
 
+
+def test_invalid_ranges_and_an_empty_file(archive):
+    """A reversed range is invalid and ignored (the whole file, 200, not 416); the last N
+    bytes of an empty file are the whole empty file, never ``Content-Range: bytes 0--1/0``."""
+    data = bytes(range(256)) * 4
+    put(archive, 'reversed.bin', data)
+    for value in ('bytes=5-3', 'bytes=1023-0', 'bytes = 0-5', 'bytes=0-5;q'):
+        whole = requests.get(archive.url + '/reversed.bin', headers={'Range': value})
+        assert (whole.status_code, whole.content) == (200, data), value
+        assert 'Content-Range' not in whole.headers
+    upper = requests.get(archive.url + '/reversed.bin', headers={'Range': 'BYTES=1-2'})
+    assert (upper.status_code, upper.content) == (206, data[1:3])
+    assert upper.headers['Content-Range'] == 'bytes 1-2/{}'.format(len(data))
+
+    put(archive, 'empty.bin', b'')
+    url = archive.url + '/empty.bin'
+    for value in ('bytes=-5', 'bytes=-1', 'bytes=5-3'):
+        empty = requests.get(url, headers={'Range': value})
+        assert (empty.status_code, empty.content) == (200, b''), value
+        assert empty.headers['Content-Length'] == '0'
+        assert 'Content-Range' not in empty.headers
+    for value in ('bytes=0-', 'bytes=0-0', 'bytes=-0'):
+        unsatisfiable = requests.get(url, headers={'Range': value})
+        assert unsatisfiable.status_code == 416, value
+        assert unsatisfiable.headers['Content-Range'] == 'bytes */0'
+
 def test_missing_files_are_404(archive):
     url = archive.url + '/absent.txt'
     assert_json_error(requests.get(url), 404, 'absent.txt')

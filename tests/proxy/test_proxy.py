@@ -180,7 +180,8 @@ def test_head_sends_headers_only(suite):
 @pytest.mark.parametrize('header, start, stop', [
     ('bytes=0-9', 0, 10), ('bytes=1048570-1048600', 1048570, 1048601),
     ('bytes=3145000-', 3145000, None), ('bytes=-100', -100, None),
-    ('bytes=0-99999999999', 0, None),
+    ('bytes=0-99999999999', 0, None), ('BYTES=0-9', 0, 10), ('bytes=0-9, ', 0, 10),
+    ('bytes=0-' + '9' * 5000, 0, None), ('bytes=-' + '9' * 40, 0, None),
 ])
 def test_range_requests(suite, header, start, stop):
     data = FILES[102][1]
@@ -194,10 +195,29 @@ def test_range_requests(suite, header, start, stop):
     assert resp.headers['Content-Length'] == str(len(part))
 
 
-@pytest.mark.parametrize('header', ['bytes=0-1,5-6', 'items=0-5', 'bytes=9-3', 'nonsense'])
+@pytest.mark.parametrize('header', ['bytes=0-1,5-6', 'items=0-5', 'bytes=9-3', 'bytes=5-3',
+                                    'nonsense', 'bytes = 0-5'])
 def test_ranges_we_ignore_get_the_whole_file(suite, header):
     resp = fetch(suite, 101, headers={'Range': header})
     assert resp.status_code == 200 and resp.content == FILES[101][1]
+    assert 'Content-Range' not in resp.headers
+
+
+@pytest.mark.parametrize('header', ['bytes=-5', 'bytes=-1', 'bytes=5-3'])
+def test_a_range_of_an_empty_file_gets_the_empty_file(suite, header):
+    """The last N bytes of an empty file are satisfiable but are no bytes, which a 206
+    cannot express (never ``Content-Range: bytes 0--1/0``): the whole, verified, empty file."""
+    resp = fetch(suite, 106, headers={'Range': header})
+    assert (resp.status_code, resp.content) == (200, b'')
+    assert resp.headers['Content-Length'] == '0'
+    assert 'Content-Range' not in resp.headers
+
+
+@pytest.mark.parametrize('header', ['bytes=0-', 'bytes=-0'])
+def test_no_other_range_of_an_empty_file_is_satisfiable(suite, header):
+    resp = fetch(suite, 106, headers={'Range': header})
+    assert_json_error(resp, 416, 'outside the file')
+    assert resp.headers['Content-Range'] == 'bytes */0'
 
 
 def test_unsatisfiable_range(suite):
