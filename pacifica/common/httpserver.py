@@ -193,6 +193,10 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
         super().__init__(server, conn)
         self.header_reader = self._read_headers
         self.body_limit = 0
+        self.answered_simply = False   # simple_response wrote the whole answer
+        self.body_allowed = None       # body bytes the sent headers allow (None: no limit)
+        self.body_expected = None      # body bytes the sent headers promise
+        self._body_start = 0
 
     def _read_headers(self, rfile, hdict):
         seen = _RecordingHeaders()
@@ -222,6 +226,10 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
             self.ensure_headers_sent()
         if self.chunked_write:
             self.conn.wfile.write(b'0\r\n\r\n')
+        if self.body_expected is not None and self.body_written() < self.body_expected:
+            # The body ended short of its Content-Length: the client waits for the rest,
+            # and would take the next response's bytes for it.
+            self.close_connection = True
 
     def body_read_to_end(self):
         """Whether nothing of this request's body is left on the connection.
@@ -241,9 +249,49 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
             self.close_connection = True
             self.conn.drain_before_close = True
         super().send_headers()
+        self._body_start = _written(self.conn.wfile)
+        if self.chunked_write:
+            return
+        declared = _declared_length(self.outheaders)
+        if self.method == b'HEAD' or self.status[:1] == b'1' or \
+                self.status[:3] in (b'204', b'304'):
+            self.body_allowed = 0
+        else:
+            self.body_allowed = self.body_expected = declared
+
+    def body_written(self):
+        """The body bytes written so far (with sendfile regions, which pass by
+        :meth:`write`)."""
+        return _written(self.conn.wfile) - self._body_start
+
+    def write(self, chunk):
+        """Write body bytes, never past what the headers declared.
+
+        cheroot's gateway checks a chunk against the Content-Length only while nothing is
+        sent: a first chunk that is too long got a 500, then the handler's headers and the
+        whole chunk went out after it on the same connection (bytes the client would read as
+        the next response); a later chunk was not checked at all. Here nothing follows a
+        simple response, and a body is cut at its length and the connection closed.
+        """
+        if self.answered_simply:
+            return
+        allowed = self.body_allowed
+        if allowed is not None and len(chunk) > allowed - self.body_written():
+            self.close_connection = True
+            room = max(allowed - self.body_written(), 0)
+            if room:
+                super().write(chunk[:room])
+            raise ValueError('Response body exceeds the declared Content-Length.')
+        super().write(chunk)
 
     def simple_response(self, status, msg=''):
-        """Answer with the JSON error document and close the connection."""
+        """Answer with the JSON error document and close the connection: the whole answer,
+        so nothing (not the handler's headers, not its body) is written after it, and
+        nothing at all when another answer has begun."""
+        self.close_connection = True
+        if self.sent_headers or self.answered_simply:
+            return
+        self.sent_headers = self.answered_simply = True
         if isinstance(msg, Answer):
             status = msg.status
         status = str(status)
@@ -254,7 +302,6 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
                 'Content-Length: {}'.format(len(body)),
                 'Content-Type: application/json',
                 'Connection: close']
-        self.close_connection = True
         self.conn.drain_before_close = True
         data = ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1')
         if getattr(self, 'method', None) != b'HEAD':
@@ -264,6 +311,19 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
         except OSError as exc:
             if exc.args[0] not in cheroot_server.errors.socket_errors_to_ignore:
                 raise
+
+
+def _written(wfile):
+    return getattr(wfile, 'bytes_written', 0)
+
+
+def _declared_length(headers):
+    """The response's Content-Length from cheroot's ``outheaders``, or None."""
+    for name, value in headers:
+        if name.lower() == b'content-length':
+            value = value.strip()
+            return int(value) if _DIGITS.fullmatch(value) else None
+    return None
 
 
 class _HeaderGatheringReader(makefile.StreamReader):
