@@ -3,51 +3,21 @@ filter rules (:mod:`.queries.filters`), the value coercions (:mod:`.queries.coer
 mounted query endpoints (:mod:`.endpoints`), so it lists exactly what the service parses.
 """
 from pacifica.common import openapi as oa
-from pacifica.common.database import peewee
 
-from .body import JSON_TYPES, MAX_INGEST_OBJECTS, MAX_OBJECTS
+from .body import JSON_TYPES, MAX_OBJECTS
+from .columns import DATETIME, field_schema
+from .endpoints.declare import path_names
+from .endpoints.misc import XML_TYPES
 from .objects import OBJECTS
 from .queries import filters
-from .queries.coerce import BIGINT_RANGE, INT_RANGE, MAX_CHAR, MAX_REAL, is_temporal, is_text, \
-    target_field
+from .queries.coerce import is_temporal, is_text
 
-# Dates are ISO 8601 without a zone ("2017-07-15T00:00:00"), which is not RFC 3339's
-# date-time: a pattern, not a format, so a validator does not refuse upstream's own output.
-DATETIME = {'type': 'string', 'pattern': '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+$'}
-DATE = {'type': 'string', 'pattern': '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'}
 NULL_BODY = {'type': 'null', 'description': 'the JSON literal null (upstream\'s answer)'}
-ANY = {'description': 'JSON (see the metadata queries documentation)'}
 WRITE_ERRORS = (400, 404, 409, 411, 413, 415, 503)
 SHARED_PARAMS = frozenset(
     ('deleted', 'deleted_operator') + filters.GET_SETTINGS + filters.DELETE_SETTINGS +
     tuple(base + suffix for base in ('created', 'updated')
           for suffix in ('', '_operator', '_0', '_1')))
-
-
-def field_schema(field):
-    """The JSON Schema of the values a column holds (an FK: its target key's)."""
-    target = target_field(field)
-    if isinstance(target, peewee.DateTimeField):
-        schema = dict(DATETIME)
-    elif isinstance(target, peewee.DateField):
-        schema = dict(DATE)
-    elif isinstance(target, peewee.BooleanField):
-        schema = {'type': 'boolean'}
-    elif isinstance(target, peewee.BigIntegerField):
-        schema = {'type': 'integer', 'minimum': BIGINT_RANGE[0], 'maximum': BIGINT_RANGE[1]}
-    elif isinstance(target, (peewee.IntegerField, peewee.AutoField)):
-        schema = {'type': 'integer', 'minimum': INT_RANGE[0], 'maximum': INT_RANGE[1]}
-    elif isinstance(target, peewee.FloatField):
-        schema = {'type': 'number', 'minimum': -MAX_REAL, 'maximum': MAX_REAL}
-    elif isinstance(target, peewee.UUIDField):
-        schema = {'type': 'string', 'format': 'uuid'}
-    elif isinstance(target, peewee.CharField):
-        schema = {'type': 'string', 'maxLength': MAX_CHAR}
-    else:
-        schema = {'type': 'string'}
-    if field.null:
-        schema['type'] = [schema['type'], 'null']
-    return schema
 
 
 def _id_schema(obj):
@@ -189,69 +159,44 @@ def object_operations(obj, shared):
 
 
 # -- the query endpoints -------------------------------------------------------------------------
-# The endpoints whose arguments are named inside the handler (the Get and Post resources of
-# endpoints.base carry theirs as ``names``); the route test fails when one is missing here.
-CUSTOM_ARGS = {
-    '/transactioninfo/by_id': ('trans_id',),
-    '/transactioninfo/files': ('transaction_id',),
-    '/transactioninfo/last': (),
-    '/transactioninfo/search': ('option',),
-    '/transactioninfo/multisearch': ('project_id', 'instrument_group_id', 'start_time',
-                                     'end_time'),
-    '/transactioninfo/release_state': ('trans_id',),
-    '/transactioninfo/summary': ('start_date', 'end_date'),
-    '/summaryinfo/by_date': ('time_basis', 'object_type', 'start_date', 'end_date'),
-    '/summaryinfo/transaction_details': (),
-    '/objectinfo': ('object_class_name', 'operation'),
-    '/doiupload/new_entry': (),
-    '/doiupload/update': (),
-    '/ingest': (),
-}
-# Endpoints that read more than the named arguments (filters of their own).
-OPEN_QUERY = ('/transactioninfo/search', '/objectinfo')
-ANSWERS = {
-    '/transactioninfo/last': {'type': 'object', 'required': ['latest_transaction_id'],
-                              'properties': {'latest_transaction_id': {'type': ['integer',
-                                                                                'null']}}},
-    '/ingest': {'type': 'object', 'required': ['status'],
-                'properties': {'status': {'const': 'success'}}},
-}
-XML_BODY = ('/doiupload/update',)
+# Each resource of .endpoints declares its arguments, bodies and answers (endpoints.declare);
+# the operations are made from those declarations only.
+FILTERS = {'name': 'filters', 'in': 'query', 'style': 'form', 'explode': True,
+           'description': 'every other query parameter is a filter of the object named, as on '
+                          'GET /<object> (with hashlist: the parameters name the columns, and '
+                          'those with a value also filter)',
+           'schema': {'type': 'object', 'additionalProperties': {'type': 'string'}}}
 
 
-def _names(path, resource):
-    names = getattr(resource, 'names', None)
-    if names is not None and path not in CUSTOM_ARGS:
-        return tuple(names)
-    return CUSTOM_ARGS[path]
+def _request_body(resource, method, schema):
+    config = getattr(resource, '_cp_config', {})
+    if not config.get('tools.metadata_json_in.on', True):
+        return {'required': True, 'content': {media: {'schema': schema}
+                                              for media in XML_TYPES}}
+    return _json_body(schema, config.get('tools.metadata_json_in.max_objects', MAX_OBJECTS))
 
 
 def endpoint_operations(path, resource, methods):
-    """The operations of one query endpoint (a resource of :mod:`.endpoints`)."""
-    names = _names(path, resource)
+    """The operations of one query endpoint (a resource of :mod:`.endpoints`), from its
+    declarations; a method without a declared answer is an error (the route test fails)."""
     found = {}
     for method in sorted(methods):
         if method == 'HEAD':
             continue
+        declared = resource.declared(method)
+        names = path_names(declared)
         op = {'operationId': (method.lower() + path.replace('/', '_')), 'tags': ['queries'],
               'summary': '{} {}'.format(method, path),
               'description': 'Each argument may also be given as a path segment, in this '
                              'order: {}/{}'.format(path, '/'.join(
                                  '{' + n + '}' for n in names)) if names else '',
-              'parameters': [oa.query_param(name, {'type': 'string', 'minLength': 1})
-                             for name in names],
-              'responses': {'200': oa.response('the answer', ANSWERS.get(path, ANY)),
+              'parameters': [arg.parameter() for arg in declared],
+              'responses': {'200': oa.response('the answer', resource.answers[method]),
                             **oa.errors(400, 404, 503)}}
-        if path in OPEN_QUERY:
-            op['description'] += ' Other query parameters are filters.'
+        if resource.filters:
+            op['parameters'].append(FILTERS)
         if method in ('POST', 'PUT'):
-            limit = MAX_INGEST_OBJECTS if path == '/ingest' else MAX_OBJECTS
-            if path in XML_BODY:
-                op['requestBody'] = {'required': True, 'content': {
-                    media: {'schema': {'type': 'string'}}
-                    for media in ('application/xml', 'text/xml')}}
-            else:
-                op['requestBody'] = _json_body({}, limit)
+            op['requestBody'] = _request_body(resource, method, resource.bodies[method])
             op['responses'].update(oa.errors(411, 413, 415))
         found[method.lower()] = op
         if method == 'GET':

@@ -1,10 +1,12 @@
 """What every query endpoint shares: path segments and their query-parameter aliases,
 errors with the spec's reason phrases, and JSON responses (spec 0).
 
-A handler names its arguments once (``args(vpath, params, 'person_id', 'option')``): each
-comes from its path segment or, when the path stops short, from the query parameter of the
-same name. Other query parameters are ignored, because pacifica-policy forwards its own query
-string to these endpoints; extra path segments are a 404 (upstream: a 500 TypeError).
+A resource declares its arguments once (``args``, :class:`.declare.Arg`) and reads them
+through that declaration (:meth:`Leaf.read`): each comes from its path segment or, when the
+path stops short, from the query parameter of the same name. Other query parameters are
+ignored, because pacifica-policy forwards its own query string to these endpoints; extra
+path segments are a 404 (upstream: a 500 TypeError). The OpenAPI description is made from
+the same declarations (``args``, ``bodies``, ``answers``).
 """
 import functools
 
@@ -13,6 +15,7 @@ import cherrypy
 from pacifica.common import rest
 
 from ..queries.coerce import check_request
+from .declare import path_names
 
 
 def args(vpath, params, *names):
@@ -54,10 +57,38 @@ class Container:
 
 
 class Leaf:
-    """An endpoint resource; JSON bodies are read like the generic endpoints read them."""
+    """An endpoint resource; JSON bodies are read like the generic endpoints read them.
+
+    ``args``: the declared arguments (:class:`.declare.Arg`), the only ones a handler reads
+    (a tuple, or a dict by HTTP method);
+    ``bodies`` and ``answers``: per HTTP method, the JSON Schema of the request body and of
+    the 200 answer; ``filters``: the endpoint reads the rest of the query string as filters
+    of its own (described as free-form parameters).
+    """
 
     exposed = True
     _cp_config = {'tools.metadata_json_in.on': True}
+    args = ()
+    bodies = {}
+    answers = {}
+    filters = False
+
+    def declared(self, method):
+        """The arguments ``method`` reads (``args`` is one tuple for every method, or a dict
+        by method)."""
+        if isinstance(self.args, dict):
+            return self.args.get(method, ())
+        return self.args
+
+    def read(self, vpath, params, method='GET'):
+        """``{name: value or None}`` of every argument ``method`` declares (path-capable
+        arguments from the path segments first; query-only ones from the query string)."""
+        declared = self.declared(method)
+        found = args(vpath, params, *path_names(declared))
+        for arg in declared:
+            if arg.query_only:
+                found[arg.name] = rest.single(arg.name, params.get(arg.name))
+        return found
 
 
 def body():
@@ -66,27 +97,29 @@ def body():
 
 
 class Get(Leaf):
-    """A GET endpoint calling ``func`` with its named path arguments (or same-named query
-    parameters) as keyword arguments."""
+    """A GET endpoint calling ``func`` with its declared arguments as keyword arguments."""
 
-    def __init__(self, func, *names):
+    def __init__(self, func, *declared, answer):
         self.call = func
-        self.names = names
+        self.args = declared
+        self.answers = {'GET': answer}
 
     @endpoint
     def GET(self, vpath, params):  # pylint: disable=invalid-name
-        """Call the query with the named arguments."""
-        return self.call(**args(vpath, params, *self.names))
+        """Call the query with the declared arguments."""
+        return self.call(**self.read(vpath, params))
 
 
 class Post(Leaf):
-    """A POST endpoint calling ``func(*path arguments, json_body)``."""
+    """A POST endpoint calling ``func(*declared arguments, json_body)``."""
 
-    def __init__(self, func, *names):
+    def __init__(self, func, *declared, body, answer):  # pylint: disable=redefined-outer-name
         self.call = func
-        self.names = names
+        self.args = declared
+        self.bodies = {'POST': body}
+        self.answers = {'POST': answer}
 
     @endpoint
     def POST(self, vpath, params):  # pylint: disable=invalid-name
-        """Call the query with the named arguments and the JSON body."""
-        return self.call(*args(vpath, params, *self.names).values(), body())
+        """Call the query with the declared arguments and the JSON body."""
+        return self.call(*self.read(vpath, params, 'POST').values(), body())

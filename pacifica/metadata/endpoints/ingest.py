@@ -1,7 +1,8 @@
 """``PUT /ingest`` (spec 13)."""
 from ..body import MAX_INGEST_OBJECTS
 from ..queries import ingest as ingest_queries
-from .base import Leaf, args, body, endpoint
+from . import declare as d
+from .base import Leaf, body, endpoint
 
 
 class Ingest(Leaf):
@@ -10,14 +11,16 @@ class Ingest(Leaf):
     # an upload's document has one object per file and pair: a larger bound than elsewhere
     _cp_config = {'tools.metadata_json_in.on': True,
                   'tools.metadata_json_in.max_objects': MAX_INGEST_OBJECTS}
+    bodies = {'PUT': d.INGEST}
+    answers = {'PUT': d.SUCCESS}
 
     def __init__(self, notifier):
         self.notifier = notifier
 
     @endpoint
-    def PUT(self, vpath, params):  # pylint: disable=invalid-name,unused-argument
+    def PUT(self, vpath, params):  # pylint: disable=invalid-name
         """``{"status": "success"}`` once the whole document is stored."""
-        args(vpath, params)   # no path segments
+        self.read(vpath, params, 'PUT')   # no path segments
         for event in ingest_queries.ingest(body()):
             self.notifier.publish(event)
         return {'status': 'success'}
