@@ -31,6 +31,7 @@ import json
 import re
 import select
 import socket
+import threading
 import time
 
 import cherrypy
@@ -53,6 +54,9 @@ LINGER_BYTES = 1 << 20
 # How long a worker waits for a kept-alive client's next request before handing the
 # connection back to the selector (see PacificaConnection.communicate).
 NEXT_REQUEST_WAIT = 0.002
+
+# The listen backlog every service asks for (see listen_backlog).
+LISTEN_BACKLOG = 1024
 
 
 class Answer(str):
@@ -451,11 +455,18 @@ class PacificaConnection(cheroot_server.HTTPConnection):
                 return None if pending else False
 
     def close(self):
-        """Close, first draining (for a moment) request bytes the response left unread."""
-        if self.drain_before_close:
-            self.drain_before_close = False
+        """Close; when the response left request bytes unread, the lingering close (see
+        :class:`_Lingerer`) takes the socket over instead, so no worker waits for it."""
+        if not self.drain_before_close:
+            super().close()
+            return
+        self.drain_before_close = False
+        if type(self.socket) is socket.socket:  # pylint: disable=unidiomatic-typecheck
+            self.rfile.close()
+            LINGERER.take(self.socket)
+        else:   # a TLS socket: drain here (its shutdown and reads are the adapter's)
             _drain(self.socket)
-        super().close()
+            super().close()
 
 
 def _drain(sock):
@@ -474,6 +485,85 @@ def _drain(sock):
             left -= len(data)
     except OSError:
         pass
+
+
+class _Lingerer:
+    """The lingering close of sockets whose response left request bytes unread: send the
+    FIN, then read and drop what still arrives until the client closes, ``LINGER_BYTES``
+    were dropped or ``LINGER_SECONDS`` passed, and only then close. One thread does it for
+    every connection of the process: done in the worker, a client that got an error (a
+    408 for headers that never end, say) and kept sending held that worker for the whole
+    second, and twenty such clients held every worker of the default pool."""
+
+    POLL_STEP = 0.05   # seconds; the longest a socket lingers past its deadline
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._socks = {}    # fd: [socket, deadline, bytes left to drop]
+        self._thread = None
+
+    def take(self, sock):
+        """Own ``sock`` from now on (its response is complete) and close it in time."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            return
+        with self._cond:
+            self._socks[sock.fileno()] = [sock, time.monotonic() + LINGER_SECONDS,
+                                          LINGER_BYTES]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name='pacifica-linger',
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def lingering(self):
+        """How many sockets are waiting for their close."""
+        with self._cond:
+            return len(self._socks)
+
+    def _run(self):
+        poller = select.poll()
+        registered = set()
+        while True:
+            with self._cond:
+                while not self._socks:
+                    self._cond.wait()
+                current = dict(self._socks)
+            for fd in current.keys() - registered:
+                poller.register(fd, select.POLLIN)
+            registered.update(current)
+            now = time.monotonic()
+            wait = min(entry[1] for entry in current.values()) - now
+            for fd, _event in poller.poll(max(0.0, min(wait, self.POLL_STEP)) * 1000):
+                entry = current.get(fd)
+                if entry is None:
+                    continue
+                try:
+                    data = entry[0].recv(min(entry[2], 65536))
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b''
+                entry[2] -= len(data)
+                if not data or entry[2] <= 0:
+                    self._close(fd, poller, registered)
+            now = time.monotonic()
+            for fd, entry in current.items():
+                if entry[1] <= now and fd in registered:
+                    self._close(fd, poller, registered)
+
+    def _close(self, fd, poller, registered):
+        poller.unregister(fd)
+        registered.discard(fd)
+        with self._cond:
+            sock = self._socks.pop(fd)[0]
+        sock.close()
+
+
+LINGERER = _Lingerer()
 
 
 class PacificaServer(_cpwsgi_server.CPWSGIServer):
@@ -521,9 +611,19 @@ def cherrypy_settings(config):
             # CherryPy's config checker expects an int here; a fraction works all the same.
             'server.socket_timeout': int(timeout) if timeout.is_integer() else timeout,
             'server.thread_pool': config.get('server', 'thread_pool'),
-            # The listen backlog (CherryPy's default is 5): a burst of new connections
-            # waits in the kernel instead of having its SYNs dropped and resent a second on.
-            'server.socket_queue_size': 128}
+            'server.socket_queue_size': listen_backlog()}
+
+
+def listen_backlog(wanted=LISTEN_BACKLOG):
+    """The listen backlog (CherryPy's default is 5): ``wanted``, or the kernel's
+    ``net.core.somaxconn`` when that is lower (the kernel would cut it to that silently). A
+    burst of new connections then waits in the kernel instead of having its SYNs dropped
+    and resent a second later."""
+    try:
+        with open('/proc/sys/net/core/somaxconn', encoding='ascii') as handle:
+            return max(1, min(wanted, int(handle.read().strip())))
+    except (OSError, ValueError):
+        return wanted
 
 
 def guard_wsgi(app, config, body_limits=()):

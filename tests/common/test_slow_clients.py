@@ -4,12 +4,16 @@ started the way its CLI starts it, with its default [server] settings. The figur
 benchmarks/RESULTS.md (benchmarks/slow_clients.py)."""
 import json
 import select
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
+
+from pacifica.common import httpserver
 
 from common.fleet import NAMES, start_fleet, stop_fleet
 from common.rawhttp import assert_json_error, read_response, responses
@@ -198,3 +202,50 @@ def test_back_to_back_and_pipelined_requests_on_one_connection(fleet, name):
         sock.settimeout(0.5)
         with pytest.raises(socket.timeout):
             reader.read1(1)     # nothing more (buffered or not): no request answered twice
+
+
+def test_clients_that_keep_sending_after_their_error_hold_no_worker(small_pool):
+    """After an error answer that leaves request bytes unread the server lingers (reads and
+    drops what still comes, up to a second) before it closes, so that the answer is not
+    destroyed by a reset. Nine clients (three per worker) that are answered 400 and keep
+    sending must not hold the workers for that second: a normal client is answered
+    within 1 s (the lingering close used to run in the worker, three seconds in a row)."""
+    socks = []
+    stop = threading.Event()
+
+    def keep_sending():
+        while not stop.wait(0.1):
+            for sock in socks:
+                try:
+                    sock.sendall(b'more bytes nobody reads\r\n')
+                except OSError:
+                    pass
+
+    sender = threading.Thread(target=keep_sending, daemon=True)
+    try:
+        for _ in range(9):
+            sock = socket.create_connection(('127.0.0.1', small_pool.port), timeout=10)
+            sock.sendall(b'NOT HTTP AT ALL\r\n\r\n')
+            socks.append(sock)
+        sender.start()
+        readers = [sock.makefile('rb') for sock in socks]
+        heads = [read_response(readers[0])[0]]   # the first is answered: the rest are due
+        times = timed_gets(small_pool.url + PAGES['uniqueid'], count=5, pause=0.05)
+        heads += [read_response(reader)[0] for reader in readers[1:]]
+        assert max(times) < 1.0, times
+        assert all(head.startswith(b'HTTP/1.1 400') for head in heads), heads
+    finally:
+        stop.set()
+        sender.join(5)
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.skipif(shutil.which('ss') is None, reason='needs ss (iproute2) to read the backlog')
+@pytest.mark.parametrize('name', NAMES)
+def test_every_service_listens_with_the_large_backlog(fleet, name):
+    """A burst of new connections waits in the kernel's accept queue (1024, or
+    net.core.somaxconn when lower) instead of having its SYNs dropped."""
+    shown = subprocess.run(['ss', '-ltnH', 'sport = :{}'.format(fleet[name].port)],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert int(shown[2]) == httpserver.listen_backlog(), shown
