@@ -7,7 +7,11 @@ the region to the kernel with ``sendfile`` and the bytes never enter Python. Eve
 yields bytes as before, so a region never reaches a server that would send its placeholder.
 
 The server side is :class:`SendfileGateway`, cheroot's WSGI 1.0 gateway with one more kind
-of chunk; :func:`install` puts it into CherryPy's HTTP server before the engine starts.
+of chunk; :func:`install` puts it into CherryPy's HTTP server before the engine starts. The
+same gateway writes a large ``bytes`` chunk (a block streamed from a peer, as the proxy does)
+straight to the socket: cheroot's own writer copies every chunk into its buffer, copies the
+buffer again for each ``send`` and once more to drop what was sent, which for 1 MiB blocks
+cost more CPU than the send itself.
 """
 import functools
 import os
@@ -15,6 +19,8 @@ import socket
 
 ENVIRON_KEY = 'pacifica.sendfile'
 READ_BLOCK = 1 << 20
+# Chunks this large skip cheroot's write buffer; smaller ones (headers, JSON) keep it.
+DIRECT_MIN = 64 * 1024
 
 
 class FileRegion(bytes):
@@ -77,6 +83,15 @@ def file_body(handle, offset, count, block=READ_BLOCK):
     return body()
 
 
+def _send_all(sock, data):
+    """``sock.sendall(data)``, but with the socket's timeout on each ``send`` (as cheroot's
+    writer has it) rather than on the whole chunk, so a slow client that keeps reading is
+    not cut off."""
+    view = memoryview(data)
+    while view:
+        view = view[sock.send(view):]
+
+
 @functools.lru_cache(maxsize=None)
 def _gateway_class():
     from cheroot import wsgi  # pylint: disable=import-outside-toplevel
@@ -84,26 +99,55 @@ def _gateway_class():
     class SendfileGateway(wsgi.Gateway_10):
         """cheroot's WSGI 1.0 gateway that sends :class:`FileRegion` chunks with sendfile."""
 
+        plain = False   # a plain TCP/Unix socket (a TLS one has to encrypt in user space)
+        sent = 0        # body bytes written so far (cheroot does not keep this count)
+
         def get_environ(self):
             environ = super().get_environ()
-            # Only a plain TCP/Unix socket: a TLS socket has to encrypt in user space.
-            if type(self.req.conn.socket) is socket.socket:  # pylint: disable=unidiomatic-typecheck
+            self.plain = type(self.req.conn.socket) is socket.socket  # pylint: disable=unidiomatic-typecheck
+            if self.plain:
                 environ[ENVIRON_KEY] = True
             return environ
-
-        sent = 0   # body bytes written so far (cheroot does not keep this count)
 
         def write(self, chunk):
             if isinstance(chunk, FileRegion):
                 self._send_region(chunk)
                 self.sent += chunk.count
             else:
-                super().write(chunk)
+                if not (len(chunk) >= DIRECT_MIN and self.plain and self._send_direct(chunk)):
+                    super().write(chunk)
                 self.sent += len(chunk)
             if self.sent == self.remaining_bytes_out:
                 # The body is complete: send what is buffered now, not after the response
                 # is closed (the handler's clean-up, the access log), so the client is done.
                 self.req.conn.wfile.flush()
+
+        def _send_direct(self, chunk):
+            """Send ``chunk`` with the socket's own ``send``; False (nothing sent) when it
+            is not a plain body chunk, so that cheroot's path gives its usual answer (a
+            500 before the headers, a cut body, nothing after a simple answer)."""
+            if not self.started_response:
+                return False
+            req = self.req
+            length = self.remaining_bytes_out   # the Content-Length (cheroot never lowers it)
+            if length is not None and self.sent + len(chunk) > length:
+                return False
+            req.ensure_headers_sent()
+            # The request class of pacifica.common.httpserver keeps its own allowance (none
+            # for HEAD, 204, 304) and may have answered already: its write() handles those.
+            allowed = getattr(req, 'body_allowed', None)
+            if getattr(req, 'answered_simply', False) or (
+                    allowed is not None and self.sent + len(chunk) > allowed):
+                return False
+            wfile = req.conn.wfile
+            if req.chunked_write:
+                wfile.write('{:x}\r\n'.format(len(chunk)).encode('ascii'))
+            wfile.flush()
+            _send_all(req.conn.socket, chunk)
+            wfile.bytes_written += len(chunk)
+            if req.chunked_write:
+                wfile.write(b'\r\n')
+            return True
 
         def _send_region(self, region):
             if not self.started_response:

@@ -1,10 +1,11 @@
 """A tiny CherryPy app serving file regions, for test_sendfile (run as a script):
-``python sendfile_app.py PORT FILE``."""
+``python sendfile_app.py PORT FILE [pacifica]`` (``pacifica``: on the services' own HTTP
+server, :class:`pacifica.common.httpserver.PacificaServer`, instead of CherryPy's)."""
 import sys
 
 import cherrypy
 
-from pacifica.common import sendfile
+from pacifica.common import httpserver, sendfile
 
 
 class Root:
@@ -46,13 +47,32 @@ class Root:
 
     region._cp_config = {'response.stream': True}
 
+    @cherrypy.expose
+    def blocks(self, size='0', count='0', length=''):
+        """``b'<'``, then ``count`` byte blocks of ``size`` from the start of the file (large
+        ones skip cheroot's write buffer), then ``b'>'``; Content-Length ``length`` when
+        given (it may be shorter than the body), else chunked."""
+        size, count = int(size), int(count)
+        with open(self.path, 'rb') as handle:
+            blocks = [handle.read(size) for _ in range(count)]
+        if length:
+            cherrypy.response.headers['Content-Length'] = length
+
+        def body():
+            yield b'<'
+            yield from blocks
+            yield b'>'
+        return body()
+
+    blocks._cp_config = {'response.stream': True}
+
 
 def main():
     port, path = int(sys.argv[1]), sys.argv[2]
     cherrypy.config.update({'server.socket_host': '127.0.0.1', 'server.socket_port': port,
                             'engine.autoreload.on': False, 'log.screen': False})
     cherrypy.tree.mount(Root(path), '/')
-    sendfile.install()
+    sendfile.install(httpserver.PacificaServer if sys.argv[3:] == ['pacifica'] else None)
     cherrypy.engine.signal_handler.subscribe()
     cherrypy.engine.start()
     cherrypy.engine.block()

@@ -27,6 +27,18 @@ def served(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope='module')
+def served_pacifica(served, tmp_path_factory):
+    """(server, file bytes): the same app on the services' own HTTP server."""
+    _server, data, path = served
+    port = free_port()
+    server = Server([sys.executable, APP, str(port), str(path), 'pacifica'], dict(os.environ),
+                    port, str(tmp_path_factory.mktemp('sendfile-pacifica')),
+                    ready_path='/region?count=1')
+    yield server, data
+    server.stop()
+
+
 def test_a_whole_file_goes_out_with_sendfile(served):
     server, data, _path = served
     response = requests.get(server.url + '/region', params={'count': SIZE})
@@ -93,6 +105,39 @@ def test_http_1_0_client(served):
     head, _sep, body = received.partition(b'\r\n\r\n')
     assert b'chunked' not in head.lower()
     assert body == b'<' + data[1:35001] + b'|' + data[35001:70001] + b'>'
+
+
+@pytest.mark.parametrize('size', [sendfile.DIRECT_MIN - 1, sendfile.DIRECT_MIN, 1 << 20])
+@pytest.mark.parametrize('length', ['yes', 'no'])
+def test_large_byte_chunks_arrive_whole_and_in_order(served, size, length):
+    """Blocks from DIRECT_MIN up go straight to the socket, smaller ones (and the ``<`` ``>``
+    around them) through cheroot's buffer: the body is the same bytes in the same order,
+    with a Content-Length or as HTTP/1.1 chunks, on a kept-alive connection."""
+    server, data, _path = served
+    body = b'<' + data[:3 * size] + b'>'
+    params = {'size': size, 'count': 3, 'length': str(len(body)) if length == 'yes' else ''}
+    with requests.Session() as session:
+        for _ in range(2):
+            response = session.get(server.url + '/blocks', params=params)
+            assert response.content == body
+            assert ('Transfer-Encoding' in response.headers) == (length == 'no')
+
+
+def test_large_chunks_past_the_content_length_are_cut(served_pacifica):
+    """A body longer than its Content-Length: the client gets exactly the declared bytes and
+    the connection is closed, as for small chunks (the services' server)."""
+    server, data = served_pacifica
+    size = sendfile.DIRECT_MIN * 2
+    declared = 1 + size + size // 2
+    received = raw_http(server.port, 'GET /blocks?size={}&count=3&length={} HTTP/1.1\r\n'
+                        'Host: x\r\n\r\n'.format(size, declared).encode())
+    head, _sep, body = received.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200') and b'Content-Length: %d' % declared in head
+    assert body == (b'<' + data[:3 * size])[:declared]
+    # No Content-Length on the services' server: chunked, large blocks included.
+    response = requests.get(server.url + '/blocks', params={'size': size, 'count': 2})
+    assert response.content == b'<' + data[:2 * size] + b'>'
+    assert response.headers['Transfer-Encoding'] == 'chunked'
 
 
 def test_outside_a_sendfile_server_the_bytes_are_read(tmp_path):
