@@ -18,6 +18,7 @@ from .objects import OBJECTS
 from .orm import DB
 from .queries import filters, read, write
 from .queries.coerce import check_request
+from .stream import JsonArrayStream
 
 LOGGER = logging.getLogger(__name__)
 NULL_BODY = b'null'
@@ -60,15 +61,32 @@ class ObjectResource:
         cherrypy.response.headers['Content-Type'] = rest.JSON_TYPE
         return NULL_BODY
 
+    def _answer(self, params):
+        """The JSON bytes of a GET, or for more rows than one batch a :class:`JsonArrayStream`
+        of them (the same bytes, read and sent batch by batch, without a Content-Length)."""
+        query = self._query(params, 'get')
+        rows = read.first_rows(self.obj, query)
+        if len(rows) <= read.BATCH_ROWS:
+            return rest.json_body(read.render(self.obj, query, rows))
+        cherrypy.response.headers['Content-Type'] = rest.JSON_TYPE
+        return JsonArrayStream(self.obj, query, '{} /{}'.format(
+            cherrypy.request.method, self.obj.name))
+
     @_params
     def GET(self, params):  # pylint: disable=invalid-name
         """Matching rows as a JSON array (spec 4.2)."""
-        return rest.json_body(read.read(self.obj, self._query(params, 'get')))
+        body = self._answer(params)
+        if not isinstance(body, bytes):
+            cherrypy.response.stream = True
+        return body
 
     @_params
     def HEAD(self, params):  # pylint: disable=invalid-name
         """GET without the body (the query still runs, as upstream)."""
-        read.read(self.obj, self._query(params, 'get'))
+        body = self._answer(params)
+        if not isinstance(body, bytes):
+            for _ in body:   # every batch is read, one at a time
+                pass
         cherrypy.response.headers['Content-Type'] = rest.JSON_TYPE
         return b''
 

@@ -58,11 +58,62 @@ def select(obj, query):
     return sel
 
 
+def _rows(obj, sel):
+    converters = _columns(obj)[1]
+    cursor = DB.obj.execute(sel)
+    return [tuple(conv(value) for conv, value in zip(converters, row)) for row in cursor]
+
+
 def fetch(obj, query):
     """The matching rows as tuples of Python values (common columns first)."""
-    converters = _columns(obj)[1]
-    cursor = DB.obj.execute(select(obj, query))
-    return [tuple(conv(value) for conv, value in zip(converters, row)) for row in cursor]
+    return _rows(obj, select(obj, query))
+
+
+BATCH_ROWS = 1000   # rows per statement of a batched read (no more than LITERAL_KEYS)
+
+
+def _key_index(obj):
+    names = list(obj.fields)
+    return [3 + names.index(f.name) for f in obj.pk_fields]
+
+
+def _after(obj, key):
+    """Rows whose primary key sorts after ``key`` (the keyset of the next batch)."""
+    if len(obj.pk_fields) == 1:
+        return obj.pk_fields[0] > key[0]
+    return peewee.Tuple(*obj.pk_fields) > peewee.Tuple(
+        *[f.db_value(v) for f, v in zip(obj.pk_fields, key)])
+
+
+def first_rows(obj, query, size=BATCH_ROWS):
+    """Up to ``size + 1`` of the matching rows: whether the answer fits in one batch (and
+    then all of it), without reading more of a large one."""
+    limit, offset = query.page if query.page is not None else (size + 1, 0)
+    sel = select(obj, query).limit(min(limit, size + 1)).offset(offset or None)
+    return _rows(obj, sel)
+
+
+def batches(obj, query, size=BATCH_ROWS):
+    """The rows of :func:`fetch` as lists of at most ``size``, one statement each.
+
+    Batches after the first continue after the last key seen (not with OFFSET, whose cost
+    grows with the rows skipped); run them in one transaction for one snapshot.
+    """
+    limit, offset = query.page if query.page is not None else (None, 0)
+    key_index = _key_index(obj)
+    after = None
+    while limit is None or limit > 0:
+        take = size if limit is None else min(size, limit)
+        sel = select(obj, query) if after is None else select(obj, query).where(after)
+        rows = _rows(obj, sel.limit(take).offset(offset or None))
+        if rows:
+            yield rows
+        if len(rows) < take:
+            return
+        if limit is not None:
+            limit -= take
+        offset = 0
+        after = _after(obj, [rows[-1][i] for i in key_index])
 
 
 def _pk_subquery(obj, query):
@@ -154,7 +205,12 @@ def serialize_rows(obj, rows, reverse=None, limit=1000):
 
 def read(obj, query):
     """GET: the matching rows as JSON-ready dicts (reverse lists when recursion_depth is 1)."""
-    rows = fetch(obj, query)
+    return render(obj, query, fetch(obj, query))
+
+
+def render(obj, query, rows):
+    """:func:`serialize_rows` of selected rows, with their reverse lists when the query
+    asks for them (one statement per reverse relation for these rows)."""
     reverse = None
     if query.recursion_depth and obj.reverse and rows:
         pk_index = 3 + list(obj.fields).index(obj.pk_fields[0].name)
