@@ -180,18 +180,19 @@ def pgbench(url, clients, seconds, tmpdir):
 UWSGI_WORKERS = {'uwsgi': ['-p', '4'], 'uwsgi-threads': ['-p', '1', '--threads', '8']}
 
 
-def start(kind, db_url, tmpdir):
-    """Start a configuration; returns (urls, processes)."""
+def start(kind, db_url, tmpdir, port=None):
+    """Start a configuration (on ``port`` and up when given, else on free ports); returns
+    (urls, processes)."""
     env = dict(os.environ, PEEWEE_URL=db_url, HOME=tmpdir,
                UNIQUEID_CONFIG=os.path.join(tmpdir, 'none.ini'),
                UNIQUEID_CPCONFIG=os.path.join(tmpdir, 'none.conf'))
     code = 'import sys, pacifica.uniqueid.__main__ as m; sys.exit(m.cmd(sys.argv[1:]))'
     subprocess.run([sys.executable, '-c', code, 'dbsync'], env=env, cwd=tmpdir, check=True,
                    capture_output=True)
-    procs, urls = [], []
+    procs, urls, base = [], [], port
     count = 2 if kind == 'two' else 1
-    for _ in range(count):
-        port = free_port()
+    for number in range(count):
+        port = base + number if base else free_port()
         if kind in UWSGI_WORKERS:
             uwsgi = os.path.join(os.path.dirname(sys.executable), 'uwsgi')
             argv = [uwsgi if os.path.exists(uwsgi) else 'uwsgi', '--http11-socket',
@@ -237,6 +238,8 @@ def main():
     parser.add_argument('--pgbench', default=None,
                         help='PostgreSQL URL of the service database for the pgbench limit '
                              '(implied by --start with a PostgreSQL --db)')
+    parser.add_argument('--port', type=int, default=None,
+                        help='with --start: the first port to serve on (default: free ports)')
     parser.add_argument('--clients', default='1,8,32')
     parser.add_argument('--requests', type=int, default=4000,
                         help='requests per client count (bounded load)')
@@ -257,7 +260,7 @@ def main():
             else:
                 db_url = benchlib.fresh_postgres(args.db, 'bench_uniqueid')
                 args.pgbench = args.pgbench or db_url
-            urls, procs = start(args.start, db_url, tmpdir)
+            urls, procs = start(args.start, db_url, tmpdir, args.port)
         elif args.url:
             urls = args.url
         else:

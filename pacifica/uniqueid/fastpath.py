@@ -46,9 +46,11 @@ _KNOWN_ROOT_KEYS = frozenset((
     'tools.response_headers.on', 'tools.response_headers.headers'))
 _JSON_HEADER = [('Content-Type', 'application/json')]
 # CherryPy's own global defaults, which change nothing in a 200 from /getid (trailing_slash
-# acts on other paths, encode leaves a bytes body alone, log_tracebacks acts on errors).
+# acts on other paths, encode leaves a bytes body alone, log_tracebacks and log_headers act
+# on errors). log_headers is on unless an environment turns it off: under pacifica-uniqueid,
+# which sets none, leaving it out of this list kept every request off the fast path.
 _DEFAULT_GLOBAL_TOOLS = frozenset(('tools.trailing_slash.on', 'tools.encode.on',
-                                   'tools.log_tracebacks.on'))
+                                   'tools.log_tracebacks.on', 'tools.log_headers.on'))
 
 
 def eligible(app, db_tool=None):

@@ -190,17 +190,20 @@ def test_everything_else_is_left_to_cherrypy(change):
     assert fast._params(environ) is None  # pylint: disable=protected-access
 
 
+@pytest.mark.parametrize('entry', ['wsgi', 'cli'])
 @pytest.mark.parametrize('cpconfig, installed', [
     (None, 'FastGetID'), ('config/uniqueid-server.conf', 'FastGetID'),
     ("[/getid]\ntools.response_headers.on: True\n", 'CPWSGIApp'),
     ("[/]\ntools.auth_basic.on: True\n", 'CPWSGIApp'),
     ("[global]\nresponse.headers.server: 'x'\n", 'CPWSGIApp')])
-def test_which_configurations_get_the_fast_path(tmp_path, cpconfig, installed):
+def test_which_configurations_get_the_fast_path(tmp_path, cpconfig, installed, entry):
     """The fast path is in front of the app under the documented configurations, and not
-    when a cpconfig asks CherryPy for something the fast path does not reproduce."""
+    when a cpconfig asks CherryPy for something the fast path does not reproduce; the same
+    under uWSGI (``wsgi``) and ``pacifica-uniqueid`` (``cli``, where CherryPy's global
+    ``tools.log_headers.on`` once kept every request off it)."""
     import subprocess  # pylint: disable=import-outside-toplevel
     import sys  # pylint: disable=import-outside-toplevel
-    from support import ROOT  # pylint: disable=import-outside-toplevel
+    from support import ROOT, free_port  # pylint: disable=import-outside-toplevel
     extra = {}
     if cpconfig and cpconfig.startswith('config/'):
         extra['UNIQUEID_CPCONFIG'] = '{}/{}'.format(ROOT, cpconfig)
@@ -209,9 +212,15 @@ def test_which_configurations_get_the_fast_path(tmp_path, cpconfig, installed):
         extra['UNIQUEID_CPCONFIG'] = tmp_path / 'cp.conf'
     env = service_env(tmp_path, 'uniqueid', PEEWEE_URL='sqlite:///' + str(tmp_path / 'u.db'),
                       **extra)
-    code = ('import cherrypy, pacifica.uniqueid.wsgi; '
-            "print(type(cherrypy.tree.apps[''].wsgiapp).__name__)")
+    if entry == 'wsgi':
+        build = 'import pacifica.uniqueid.wsgi'
+    else:   # the server pacifica-uniqueid runs, built as its CLI builds it (not started)
+        assert run_admin('pacifica.uniqueid', ['dbsync'], env, cwd=str(tmp_path)).returncode == 0
+        build = ('from pacifica.common import cli; from pacifica.uniqueid.service import '
+                 "SERVICE; cli.prepare_server(SERVICE, ['-p', '{}'])".format(free_port()))
+    code = ('import cherrypy; {}; '
+            "print(type(cherrypy.tree.apps[''].wsgiapp).__name__)".format(build))
     done = subprocess.run([sys.executable, '-c', code], env=env, cwd=str(tmp_path),
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == installed
+    assert done.stdout.strip().splitlines()[-1] == installed, done.stdout
