@@ -8,7 +8,9 @@ Layout (upstream's)::
 
 plus, ours, names containing ``~`` (which no uid may contain, so nothing can clash):
 ``<cart.id>/partial~/`` for downloads in progress, ``<cart.id>/sizes~`` for the sizes the
-archive announced (progress reporting) and ``<cart.id>/lock~`` (see :func:`cart_lock`).
+archive announced (progress reporting; written before schema 2.2, which keeps them in the
+database, and still read for the carts staged then) and ``<cart.id>/lock~`` (see
+:func:`cart_lock`).
 Every one of them is opened through :mod:`.volume`: relative to its directory's descriptor,
 never through a symbolic link.
 

@@ -49,8 +49,8 @@ def touch(cart_id):
 
 
 def _read_sizes(volume, cart_id):
-    """The ``sizes~`` file of a cart as {file id: size}; lines that are not two decimal
-    numbers (a torn last line, say) are skipped."""
+    """The ``sizes~`` file of a cart staged before schema 2.2 as {file id: size}; lines
+    that are not two decimal numbers (a torn last line, say) are skipped."""
     try:
         with vol.opened(vol.open_cart_dir(volume, cart_id)) as cart_fd:
             fd = vol.open_file(cart_fd, bundle.SIZES, os.O_RDONLY)
@@ -84,37 +84,39 @@ def prepare_cart_dir(volume, cart_id):
     return False
 
 
-def note_size(cart_fd, file_id, size):
-    """Remember the size the archive announced for a file (for progress reports), in
-    ``sizes~`` of the cart directory ``cart_fd``.
-
-    One short ``O_APPEND`` write per file is atomic, so workers never interleave lines.
-    """
-    fd = vol.open_file(cart_fd, bundle.SIZES, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, '{} {}\n'.format(file_id, size).encode('ascii'))
-    finally:
-        os.close(fd)
-
-
 def progress(cart, volume):
     """``(files staged, files, bytes staged, bytes announced so far)`` of a cart.
 
     The byte total counts the files whose size the archive has reported; it grows to the
-    full total as staging proceeds. HEAD asks this at every poll, so the rows are read
-    straight from the driver's cursor (no model instance per file).
+    full total as staging proceeds. HEAD asks this at every poll, so it comes from the
+    cart row's counters (see :func:`.lifecycle.mark_staged`), whatever the number of
+    files. A cart without counters (made before schema 2.2, or by upstream code) is
+    counted from its file rows.
     """
-    query = File.select(File.id, File.status).where(File.cart == cart.id)
-    cursor = DB.execute(query)
+    counters = (cart.staged_files, cart.total_files, cart.staged_bytes, cart.announced_bytes)
+    if None not in counters:
+        return counters
+    return _counted_progress(cart, volume)
+
+
+def _counted_progress(cart, volume):
+    """:func:`progress` from the file rows, with the sizes of files announced before 2.2
+    from the ``sizes~`` file that cartd wrote then."""
+    query = File.select(File.id, File.status, File.size).where(File.cart == cart.id)
     staged_text = str(FILE_STAGED)
-    total, staged = 0, []
-    for file_id, status in cursor.fetchall():
+    sizes = None
+    total, staged, announced, staged_bytes = 0, 0, 0, 0
+    for file_id, status, size in DB.execute(query).fetchall():
+        if size is None:
+            if sizes is None:
+                sizes = _read_sizes(volume, cart.id)
+            size = sizes.get(file_id)
         total += 1
+        announced += size or 0
         if status == staged_text:
-            staged.append(file_id)
-    sizes = _read_sizes(volume, cart.id)
-    return (len(staged), total, sum(sizes.get(file_id, 0) for file_id in staged),
-            sum(sizes.values()))
+            staged += 1
+            staged_bytes += size or 0
+    return staged, total, staged_bytes, announced
 
 
 def delete_cart(cart, volume, grace=0.0):
@@ -265,9 +267,11 @@ def purge_for_space(volume, needed, keep_cart_id, buffer_seconds, report=None):
     return True
 
 
-# Upstream's key for what the models call archive_id; the claims are not upstream's columns.
+# Upstream's key for what the models call archive_id; the claims and the progress counters
+# are not upstream's columns.
 _DUMP_NAMES = {'archive_id': 'file_name'}
-_NOT_DUMPED = ('claimed_by', 'heartbeat')
+_NOT_DUMPED = ('claimed_by', 'heartbeat', 'total_files', 'staged_files', 'staged_bytes',
+               'announced_bytes', 'size')
 
 
 def _dumped(row):

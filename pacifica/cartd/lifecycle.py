@@ -12,9 +12,12 @@ transaction), so two processes racing for the same transition cannot both win::
        └───────────────────────┘ deleted
 """
 import logging
+import uuid
 from datetime import datetime
 
 from pacifica.common import errors
+
+from pacifica.common.database import peewee
 
 from .archive import short
 from .orm import DB, Cart, File
@@ -42,7 +45,9 @@ def now():
 def create(uid, files, bundle_flag):
     """Insert a staging cart and all of its files in one transaction; returns the cart."""
     with DB.atomic():
-        cart = Cart.create(cart_uid=uid, status=CartStatus.STAGING, bundle=bundle_flag)
+        cart = Cart.create(cart_uid=uid, status=CartStatus.STAGING, bundle=bundle_flag,
+                           total_files=len(files), staged_files=0, staged_bytes=0,
+                           announced_bytes=0)
         rows = [{'cart': cart.id, 'archive_id': item['id'], 'bundle_path': item['path'],
                  'hash_type': item['hashtype'], 'hash_value': item['hashsum'],
                  'status': FileStatus.WAITING} for item in files]
@@ -93,11 +98,49 @@ def fail_file(file_id, message):
             fail_cart(row.cart_id, cart_error(message))
 
 
-def mark_staged(file_ids, cart_ids):
-    """Record files as staged (their claims end) and their carts as alive, together."""
+def announce_sizes(cart_id, sizes):
+    """Record the sizes the archive announced for files of a cart, ``{file id: bytes}``,
+    and add them to the cart's ``announced_bytes``, in one transaction.
+
+    A file's size is recorded once (the UPDATE requires it unset, and two transactions
+    announcing one file are serialised on its row), so a file announced again (pulled
+    again after a worker died) is not counted twice.
+    """
+    if not sizes:
+        return
     with DB.atomic():
-        File.update(status=FileStatus.STAGED, error='', claimed_by=None).where(
-            File.id.in_(list(file_ids))).execute()
+        added = 0
+        for file_id, size in sorted(sizes.items()):
+            if File.update(size=size).where((File.id == file_id) &
+                                            File.size.is_null()).execute():
+                added += size
+        if added:
+            Cart.update(announced_bytes=Cart.announced_bytes + added).where(
+                Cart.id == cart_id).execute()
+
+
+def mark_staged(file_ids, cart_ids):
+    """Record files as staged (their claims end) and their carts as alive, together, and
+    add the files that were not staged yet to their carts' ``staged_files`` and
+    ``staged_bytes``.
+
+    Which files are newly staged is decided by the same UPDATE that stages them (it skips
+    files already staged, and two transactions staging one file are serialised on its
+    row), so a file is counted once however often it is pulled and recorded.
+    """
+    file_ids = list(file_ids)
+    token = 'staging/{}'.format(uuid.uuid4().hex)
+    with DB.atomic():
+        File.update(status=FileStatus.STAGED, error='', claimed_by=token).where(
+            File.id.in_(file_ids) & (File.status != FileStatus.STAGED)).execute()
+        counted = list(File.select(File.cart, peewee.fn.COUNT(File.id),
+                                   peewee.fn.SUM(peewee.fn.COALESCE(File.size, 0)))
+                       .where(File.claimed_by == token).group_by(File.cart).tuples())
+        File.update(claimed_by=None).where(File.id.in_(file_ids)).execute()
+        for cart_id, count, size in counted:
+            Cart.update(staged_files=Cart.staged_files + count,
+                        staged_bytes=Cart.staged_bytes + (size or 0)).where(
+                Cart.id == cart_id).execute()
         Cart.update(updated_date=now()).where(Cart.id.in_(list(cart_ids))).execute()
 
 

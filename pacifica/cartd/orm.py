@@ -4,7 +4,11 @@ database created by upstream cartd 0.7 is adopted as it is, and the other way ro
 Datetimes are naive local time, as upstream wrote them. The path and id columns are TEXT
 (upstream VARCHAR(255) broke deep paths on PostgreSQL and MySQL). Schema 2.1 adds the
 workers' claims (``claimed_by``, ``heartbeat`` on ``cart`` and ``file``, both nullable, so
-upstream code that does not know them still reads and writes the tables).
+upstream code that does not know them still reads and writes the tables). Schema 2.2 adds
+the progress counters HEAD reports (``total_files``, ``staged_files``, ``staged_bytes``,
+``announced_bytes`` on ``cart``, ``size`` on ``file``), nullable for the same reason: a
+cart whose counters are NULL (created before 2.2, or by upstream code) is counted from its
+file rows instead.
 """
 from datetime import datetime
 
@@ -61,6 +65,12 @@ class Cart(BaseModel):
     error = peewee.TextField(default='')
     claimed_by = peewee.TextField(null=True)
     heartbeat = peewee.DateTimeField(null=True)
+    # Progress (2.2), kept by the transactions that announce and stage files (see
+    # :mod:`.lifecycle`), so HEAD reads this row and no file row.
+    total_files = peewee.IntegerField(null=True)
+    staged_files = peewee.IntegerField(null=True)
+    staged_bytes = peewee.BigIntegerField(null=True)
+    announced_bytes = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = 'cart'
@@ -84,6 +94,8 @@ class File(BaseModel):
     # Indexed: the workers look for claimed files every few seconds.
     claimed_by = peewee.TextField(null=True, index=True)
     heartbeat = peewee.DateTimeField(null=True)
+    # The size the archive announced (2.2); set once, so a file is counted once.
+    size = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = 'file'
@@ -104,13 +116,22 @@ def _claim_columns():
             ('heartbeat', peewee.DateTimeField(null=True)))
 
 
+def _progress_columns():
+    return (('cart', 'total_files', peewee.IntegerField(null=True)),
+            ('cart', 'staged_files', peewee.IntegerField(null=True)),
+            ('cart', 'staged_bytes', peewee.BigIntegerField(null=True)),
+            ('cart', 'announced_bytes', peewee.BigIntegerField(null=True)),
+            ('file', 'size', peewee.BigIntegerField(null=True)))
+
+
 class CartSchema(SchemaManager):
-    """Versions 0.1, 1.0 and 2.0 (upstream's, with upstream's two steps) and 2.1 (ours: the
-    workers' claims). 2.1 keeps major 2, so upstream's ``is_safe`` still accepts it."""
+    """Versions 0.1, 1.0 and 2.0 (upstream's, with upstream's two steps), 2.1 (ours: the
+    workers' claims) and 2.2 (ours: progress counters). Both keep major 2, so upstream's
+    ``is_safe`` still accepts them."""
 
     service = 'cartd'
     version_table = 'cartsystem'
-    versions = ((0, 1), (1, 0), (2, 0), (2, 1))
+    versions = ((0, 1), (1, 0), (2, 0), (2, 1), (2, 2))
     models = (Cart, File, CartTasks)
 
     def _migrator(self):
@@ -138,3 +159,12 @@ class CartSchema(SchemaManager):
                   for table in ('cart', 'file') for name, field in _claim_columns()])
         migrate(migrator.add_index('file', ('claimed_by',)),
                 migrator.add_index('cart', ('status',)))
+
+    def update_2_1_to_2_2(self):
+        """Add the progress counters. Existing carts keep NULL counters (HEAD counts their
+        file rows, as before); filling them here would need every cart's ``sizes~`` file
+        from the volume, which the schema command does not know."""
+        from playhouse.migrate import migrate  # pylint: disable=import-outside-toplevel
+        migrator = self._migrator()
+        migrate(*[migrator.add_column(table, name, field)
+                  for table, name, field in _progress_columns()])

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 import uuid
-from collections import namedtuple
+from collections import defaultdict, namedtuple
 
 from pacifica.common import metrics
 from pacifica.common.fsutil import fsync_path
@@ -33,6 +33,8 @@ LOGGER = logging.getLogger(__name__)
 
 # A file on the volume, renamed into place, not yet recorded as staged.
 Pulled = namedtuple('Pulled', 'file_id cart_id path')
+# A file's row (with its cart) and the archive's status of it, asked ahead (Stager.survey).
+Surveyed = namedtuple('Surveyed', 'row status')
 HEARTBEAT_EVERY = 20.0   # seconds between updated_date bumps during long work
 MAX_POLL_DELAY = 60.0    # longest wait between two status checks of a file on tape
 
@@ -116,7 +118,32 @@ class Stager:
         return bundle.write_bundle(self.volume, cart.id, cart.cart_uid, self.chunk_size, beat)
 
     # -- files ------------------------------------------------------------------------------
-    def advance(self, file_id, started, attempt, pulled=None, claimed=False):
+    def survey(self, file_ids):
+        """Read the rows of files about to be staged one after the other and ask the archive
+        for their status, then announce the sizes of those on disk in one transaction per
+        cart (:func:`.lifecycle.announce_sizes`: HEAD reports them from then on). Returns
+        ``{file id: Surveyed}`` for :meth:`advance`; a file whose status cannot be had now
+        is left out, and :meth:`advance` asks again and handles the failure.
+        """
+        surveyed = {}
+        query = File.select(File, Cart).join(Cart).where(File.id.in_(list(file_ids)))
+        for row in query:
+            if row.cart.deleted_date is not None or row.cart.status != CartStatus.STAGING \
+                    or row.status in FILE_DONE:
+                continue
+            try:
+                surveyed[row.id] = Surveyed(row, self.client.status(row.archive_id))
+            except (Terminal, Transient):
+                continue
+        sizes = defaultdict(dict)
+        for entry in surveyed.values():
+            if entry.status.on_disk:
+                sizes[entry.row.cart_id][entry.row.id] = entry.status.size
+        for cart_id, announced in sizes.items():
+            lifecycle.announce_sizes(cart_id, announced)
+        return surveyed
+
+    def advance(self, file_id, started, attempt, pulled=None, claimed=False, surveyed=None):
         """Take one file as far as it can go now (claiming it first, unless ``claimed``
         says the caller already holds it; a file another live process holds is left alone).
 
@@ -125,9 +152,13 @@ class Stager:
         bringing the file to disk). Transient failures propagate; terminal ones mark the
         file and cart ``error``. With a ``pulled`` list, a file that is now on the volume is
         appended to it as a :class:`Pulled` for :meth:`mark_staged` to make durable and
-        record together with others, instead of at once.
+        record together with others, instead of at once. ``surveyed``: the file's
+        :class:`Surveyed` from :meth:`survey` (its row and status are not asked again).
         """
-        row = (File.select(File, Cart).join(Cart).where(File.id == file_id).first())
+        if surveyed is not None:
+            row = surveyed.row
+        else:
+            row = (File.select(File, Cart).join(Cart).where(File.id == file_id).first())
         if row is None:
             return None
         cart = row.cart
@@ -139,7 +170,8 @@ class Stager:
         if self.holdings and not claimed and not self.holdings.claim([file_id]):
             return None
         try:
-            status = self.client.status(row.archive_id)
+            status = surveyed.status if surveyed is not None else \
+                self.client.status(row.archive_id)
             if not status.on_disk and attempt == 0:
                 # Only a file that is not on disk needs a stage request (a recall from
                 # tape); asking for files already there would double the archive's load.
@@ -154,6 +186,8 @@ class Stager:
                 self._release(file_id)   # whoever runs the next poll claims it
                 # Poll well within redrive_after, or the cart would look abandoned.
                 return min(MAX_POLL_DELAY, self.redrive_after / 3.0, 0.5 * 2 ** attempt)
+            if surveyed is None or not surveyed.status.on_disk:   # not announced yet
+                lifecycle.announce_sizes(cart.id, {row.id: status.size})
             target = self._pull(row, cart, status)
         except Terminal as exc:
             metrics.observe('pacifica_cartd_staging_seconds', time.time() - started, result='error')
@@ -230,7 +264,6 @@ class Stager:
                 try:
                     partial_fd = volume.open_dir(cart_fd, bundle.PARTIAL, create=True,
                                                  mode=volume.PRIVATE)
-                    carts.note_size(cart_fd, row.id, status.size)
                 except OSError as exc:
                     raise Terminal('Failed directory create with error: {}'.format(
                         _os_text(exc))) from None

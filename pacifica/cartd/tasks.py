@@ -82,7 +82,9 @@ def stage_batch(task, file_ids):
 
     The batch claims all its files first (so a worker that dies mid-batch leaves claims
     that lapse, not files nobody knows about); a file another live process holds is
-    skipped. A file that must wait for the archive (tape) or hits a transient failure
+    skipped. The batch's rows and archive statuses are read first, and the sizes announced
+    in one transaction (:meth:`~.staging.Stager.survey`). A file that must wait for the
+    archive (tape) or hits a transient failure
     continues as its own ``stage_file`` task, so one slow file never holds up, or re-runs,
     the rest of the batch. Pulled files are recorded as staged together (see
     :data:`RECORD_EVERY`).
@@ -90,13 +92,15 @@ def stage_batch(task, file_ids):
     runtime = task.app.runtime()
     stager = runtime.stager
     mine = runtime.holdings.claim(file_ids)
+    surveyed = stager.survey(mine) if mine else {}
     pulled, recorded = [], time.monotonic()
     for file_id in file_ids:
         if file_id not in mine:
             continue
         started = time.time()
         try:
-            wait = stager.advance(file_id, started, 0, pulled, claimed=True)
+            wait = stager.advance(file_id, started, 0, pulled, claimed=True,
+                                  surveyed=surveyed.get(file_id))
         except TRANSIENT as exc:
             LOGGER.warning('file %s: %s; retrying it on its own', file_id, exc)
             _let_go(runtime.holdings, file_id)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
+from pacifica.cartd import lifecycle
 from pacifica.cartd.orm import DB, Cart, File
 from pacifica.common.database import open_database
 from support import free_port, run_admin, service_env, start_service
@@ -40,11 +41,11 @@ def admin(env, *args):
 def test_dbsync_and_dbchk(env, db):
     assert admin(env, 'dbchk').returncode == 255
     done = admin(env, 'dbsync')
-    assert done.returncode == 0 and 'created schema 2.1' in done.stdout
+    assert done.returncode == 0 and 'created schema 2.2' in done.stdout
     assert set(db.get_tables()) >= {'cart', 'file', 'carttasks', 'cartsystem'}
     assert admin(env, 'dbchk').returncode == 0
     assert admin(env, 'dbchk', '--equal').returncode == 0
-    assert 'already at 2.1' in admin(env, 'dbsync').stdout
+    assert 'already at 2.2' in admin(env, 'dbsync').stdout
 
 
 UPSTREAM_0_1 = [
@@ -71,13 +72,56 @@ def test_upgrade_from_upstream_0_1(env, db, db_url, tmp_path):
     server = subprocess.run([sys.executable, '-m', 'pacifica.cartd', '-p', str(free_port())],
                             env=env, capture_output=True, text=True, timeout=60, check=False)
     assert server.returncode == 1
-    assert 'Database version too old 0.1 update to 2.1' in server.stderr
+    assert 'Database version too old 0.1 update to 2.2' in server.stderr
     assert 'Traceback' not in server.stderr
     done = admin(env, 'dbsync')
-    assert done.returncode == 0 and 'updated schema 0.1 to 2.1' in done.stdout, done.stderr
+    assert done.returncode == 0 and 'updated schema 0.1 to 2.2' in done.stdout, done.stderr
     cart = Cart.get(Cart.cart_uid == 'old')
     assert cart.bundle is False and cart.status == 'ready'
     assert 'carttasks' in db.get_tables()
+    assert admin(env, 'dbchk', '--equal').returncode == 0
+
+
+PROGRESS_COLUMNS = (('cart', 'total_files'), ('cart', 'staged_files'),
+                    ('cart', 'staged_bytes'), ('cart', 'announced_bytes'), ('file', 'size'))
+
+
+def test_upgrade_from_2_1_keeps_the_progress_of_carts_in_flight(env, db, tmp_path):
+    """A 2.1 database (no progress counters) with a cart half staged by the 2.1 workers
+    (the sizes they announced are in ``sizes~``): after dbsync its HEAD reports the same
+    progress, and a file a new worker stages counts too."""
+    assert admin(env, 'dbsync').returncode == 0
+    for table, column in PROGRESS_COLUMNS:
+        db.execute_sql('ALTER TABLE {} DROP COLUMN {}'.format(table, column))
+    db.execute_sql("UPDATE cartsystem SET value = 1 WHERE part = 'minor'")
+    cart_id = db.execute_sql(
+        "INSERT INTO cart (cart_uid, bundle_path, bundle, creation_date, updated_date, "
+        "status, error) VALUES ('legacy', '', false, '2026-01-01 00:00:00', "
+        "'2026-01-01 00:00:00', 'staging', '') RETURNING id").fetchone()[0]
+    ids = [db.execute_sql(
+        "INSERT INTO file (cart_id, file_name, bundle_path, status, error) "
+        "VALUES (%s, %s, %s, %s, '') RETURNING id".replace('%s', db.param),
+        (cart_id, name, name, status)).fetchone()[0]
+           for name, status in (('one', 'staged'), ('two', 'waiting'), ('three', 'waiting'))]
+    os.makedirs(str(tmp_path / 'volume' / str(cart_id)))
+    with open(str(tmp_path / 'volume' / str(cart_id) / 'sizes~'), 'w', encoding='ascii') as out:
+        out.write('{} 1000\n{} 5000\n'.format(ids[0], ids[1]))
+    db.close()
+    assert admin(env, 'dbchk', '--equal').returncode != 0
+    done = admin(env, 'dbsync')
+    assert done.returncode == 0 and 'updated schema 2.1 to 2.2' in done.stdout, done.stderr
+    server = start_service('pacifica.cartd', tmp_path, env)
+    try:
+        head = requests.head(server.url + '/legacy')
+        assert head.status_code == 204 and head.headers['X-Pacifica-Status'] == 'staging'
+        assert head.headers['X-Pacifica-Progress'] == '1/3 files, 1000/6000 bytes'
+        # A 2.2 worker announces and stages the last file of the cart.
+        lifecycle.announce_sizes(cart_id, {ids[2]: 300})
+        lifecycle.mark_staged([ids[1], ids[2]], [cart_id])
+        head = requests.head(server.url + '/legacy')
+        assert head.headers['X-Pacifica-Progress'] == '3/3 files, 6300/6300 bytes'
+    finally:
+        server.stop()
     assert admin(env, 'dbchk', '--equal').returncode == 0
 
 

@@ -173,3 +173,55 @@ def test_pulled_files_are_recorded_together_and_only_once_durable(stager, archiv
     assert stager.advance(rows[1].id, 0, 0) is None   # alone: recorded at once
     assert File.get_by_id(rows[1].id).status == 'staged'
     assert Cart.get_by_id(cart.id).status == 'ready'
+
+
+def _progress(stager, cart_id):
+    return carts.progress(Cart.get_by_id(cart_id), stager.volume)
+
+
+def test_progress_counts_each_file_once_however_often_it_is_staged(stager, archive):
+    """HEAD's counters on the cart row: a file announced, pulled or recorded again (a
+    redelivered message, a worker that died before recording) is counted once."""
+    datas = [b'a' * 10, b'b' * 200, b'c' * 3000]
+    items = []
+    for number, data in enumerate(datas):
+        requests.put('{}/once-{}'.format(archive.url, number), data=data)
+        items.append({'id': 'once-{}'.format(number), 'path': 'f{}'.format(number),
+                      'hashtype': 'sha256', 'hashsum': hashlib.sha256(data).hexdigest()})
+    cart = lifecycle.create('counted', items, False)
+    ids = lifecycle.files_to_do(cart.id)
+    assert _progress(stager, cart.id) == (0, 3, 0, 0)
+
+    surveyed = stager.survey(ids[:2])
+    assert _progress(stager, cart.id) == (0, 3, 0, 210)
+    surveyed = stager.survey(ids[:2])   # the batch again: announced once
+    assert _progress(stager, cart.id) == (0, 3, 0, 210)
+
+    pulled = []
+    for file_id in ids[:2]:
+        assert stager.advance(file_id, 0, 0, pulled, surveyed=surveyed[file_id]) is None
+    stager.mark_staged(pulled)
+    stager.mark_staged(pulled)   # recorded twice
+    assert _progress(stager, cart.id) == (2, 3, 210, 210)
+    assert stager.advance(ids[0], 0, 0) is None   # a staged file's message redelivered
+    assert _progress(stager, cart.id) == (2, 3, 210, 210)
+
+    lost = []
+    assert stager.advance(ids[2], 0, 0, lost) is None   # pulled, never recorded (died)
+    assert _progress(stager, cart.id) == (2, 3, 210, 3210)
+    results = []
+
+    def record():
+        with DB.connection_context():
+            results.append(lifecycle.mark_staged([ids[2]], [cart.id]))
+
+    threads = [threading.Thread(target=record) for _ in range(4)]   # four redeliveries
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 4
+    assert _progress(stager, cart.id) == (3, 3, 3210, 3210)
+    # The counters agree with the file rows.
+    Cart.update(staged_files=None).where(Cart.id == cart.id).execute()
+    assert _progress(stager, cart.id) == (3, 3, 3210, 3210)
