@@ -4,19 +4,28 @@
 In one run, on one file (default 512 MB of random bytes): ``cat`` of the archived file,
 the archive interface's own ``GET /<id>``, and the proxy's ``GET /files/sha1/<hash>`` (which
 looks the hash up in metadata, streams from the archive and hashes while streaming). One
-client reads each transfer to the end; an untimed first pass checks every byte's sha1. The script starts metadata (SQLite), the archive interface and
-the proxy on free ports in a temporary directory.
+client reads each transfer to the end; an untimed first pass checks every byte's sha1. The
+script starts metadata (SQLite), the archive interface and the proxy on free ports in a
+temporary directory.
+
+During each proxy GET it also counts the CPU time (user + system, all threads) of the proxy,
+the archive and this client, per GB moved. All three share this machine's cores, so
+``cores / total CPU per byte`` bounds the proxy's rate here however fast the proxy is; the
+printed bound is that or the one-core SHA-1 rate, whichever is lower.
 
     python benchmarks/proxy.py [--size-mb 512] [--repeat 3]
 """
 import argparse
 import hashlib
+import http.client
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import urlsplit
 
 import requests
 
@@ -42,18 +51,53 @@ def start(module, tmpdir, env, *args):
 def timed_get(url, verify=False):
     """GET ``url`` and read every byte; returns (seconds, bytes, sha1 hex or None).
 
-    Timed runs only count the bytes, so that the client's own hashing does not take the
-    CPU the servers need on a small machine; one untimed run per source hashes them."""
+    The client reads into one reused buffer (http.client's ``readinto``), so that it takes
+    as little as it can of the CPU the servers need on a small machine; timed runs only count
+    the bytes, one untimed run per source hashes them."""
     digest = hashlib.sha1() if verify else None
+    parts = urlsplit(url)
+    block = bytearray(CHUNK)
+    view = memoryview(block)
     started = time.perf_counter()
     total = 0
-    with requests.get(url, stream=True, timeout=600) as resp:
-        resp.raise_for_status()
-        for block in resp.raw.stream(CHUNK, decode_content=False):
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+    try:
+        conn.request('GET', parts.path)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise SystemExit('{} answered {}'.format(url, resp.status))
+        while True:
+            count = resp.readinto(block)
+            if not count:
+                break
             if digest is not None:
-                digest.update(block)
-            total += len(block)
+                digest.update(view[:count])
+            total += count
+    finally:
+        conn.close()
     return time.perf_counter() - started, total, digest.hexdigest() if digest else None
+
+
+def cpu_seconds(pid=None):
+    """User and system CPU seconds of process ``pid`` (all its threads) so far; of this
+    process without ``pid``."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime, usage.ru_stime
+    with open('/proc/{}/stat'.format(pid), encoding='ascii') as handle:
+        fields = handle.read().rsplit(')', 1)[1].split()
+    tick = os.sysconf('SC_CLK_TCK')
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def with_cpu(run, pids):
+    """``run()``'s result and ``{name: (user, system) CPU seconds it took}`` for each
+    ``pids`` entry (None: this process)."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = run()
+    after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    return result, {name: (after[name][0] - before[name][0], after[name][1] - before[name][1])
+                    for name in pids}
 
 
 def timed_cat(path):
@@ -133,16 +177,22 @@ def main():
                          ARCHIVEINTERFACE_URL=archive)
         proc, proxy = start('pacifica.proxy', tmpdir, proxy_env, '--cpconfig', quiet)
         procs.append(proc)
+        pids = {'proxy': proc.pid, 'archive': procs[0].pid, 'client': None}
         stored = [os.path.join(r, n) for r, _, ns in os.walk(archive_dir) for n in ns][0]
         proxied = '{}/files/sha1/{}'.format(proxy, hashsum)
         for url in (archive + '/1', proxied):
             assert timed_get(url, verify=True)[2] == hashsum, '{} sent wrong bytes'.format(url)
         rows = {'cat': [], 'sha1 one core': [], 'archive GET': [], 'proxy GET': []}
+        cpu = {name: [0.0, 0.0] for name in pids}
         for _ in range(args.repeat):   # interleaved: the machine is shared
             rows['cat'].append(timed_cat(stored))
             rows['sha1 one core'].append(timed_sha1(stored))
             rows['archive GET'].append(timed_get(archive + '/1'))
-            rows['proxy GET'].append(timed_get(proxied))
+            result, used = with_cpu(lambda: timed_get(proxied), pids)
+            rows['proxy GET'].append(result)
+            for name, (user, system) in used.items():
+                cpu[name][0] += user
+                cpu[name][1] += system
         print('file: {} MB, sha1 {}'.format(args.size_mb, hashsum))
         best = {}
         for name, results in rows.items():
@@ -157,6 +207,18 @@ def main():
                                                                    rows['sha1 one core']))
         print('proxy / sha1 one core, per round: {}; median {:.2f}'.format(
             ' '.join('{:.2f}'.format(r) for r in ratios), ratios[len(ratios) // 2]))
+        moved = args.repeat * os.path.getsize(source) / 1e9
+        per_gb = {name: (user / moved, system / moved) for name, (user, system) in cpu.items()}
+        total = sum(user + system for user, system in per_gb.values())
+        print('CPU s/GB during the proxy GETs: {}; total {:.2f}'.format(', '.join(
+            '{} {:.2f} ({:.2f} user + {:.2f} sys)'.format(name, user + system, user, system)
+            for name, (user, system) in per_gb.items()), total))
+        cores = os.cpu_count()
+        bound = min(cores / total * 1e3, best['sha1 one core'])
+        print('bound here: min({} cores / {:.2f} s/GB, sha1 one core) = {:.0f} MB/s = {:.2f} x '
+              'sha1 one core; best proxy GET / bound {:.2f}'.format(
+                  cores, total, bound, bound / best['sha1 one core'],
+                  best['proxy GET'] / bound))
     finally:
         for proc in procs:
             os.killpg(proc.pid, 15)
