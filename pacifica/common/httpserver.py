@@ -230,6 +230,7 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
             self.ensure_headers_sent()
         if self.chunked_write:
             self.conn.wfile.write(b'0\r\n\r\n')
+        _release(self.conn.wfile)   # the headers of a response without a body
         if self.body_expected is not None and self.body_written() < self.body_expected:
             # The body ended short of its Content-Length: the client waits for the rest,
             # and would take the next response's bytes for it.
@@ -252,8 +253,16 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
         if not self.body_read_to_end():
             self.close_connection = True
             self.conn.drain_before_close = True
-        super().send_headers()
-        self._body_start = _written(self.conn.wfile)
+        wfile = self.conn.wfile
+        if isinstance(wfile, _HoldingWriter):
+            wfile.holding = True     # out with the first body bytes (see respond)
+            try:
+                super().send_headers()
+            finally:
+                wfile.holding = False
+        else:
+            super().send_headers()
+        self._body_start = _written(wfile)
         if self.chunked_write:
             return
         declared = _declared_length(self.outheaders)
@@ -317,6 +326,11 @@ class PacificaRequest(_cpwsgi_server.CPWSGIHTTPRequest):
                 raise
 
 
+def _release(wfile):
+    if isinstance(wfile, _HoldingWriter):
+        wfile.release()
+
+
 def _written(wfile):
     return getattr(wfile, 'bytes_written', 0)
 
@@ -372,10 +386,50 @@ class _HeaderGatheringReader(makefile.StreamReader):
         return self.headers_ready()
 
 
+class _HoldingWriter(makefile.StreamWriter):
+    """cheroot's socket writer, which can hold a response's headers back until its first
+    body bytes (or the end of the response), so that a small response leaves in one
+    ``send`` and one packet instead of two. The bytes are the same; ``bytes_written``
+    counts held bytes at once. Anything that writes to the socket itself calls
+    :meth:`flush` first (as the sendfile gateway does)."""
+
+    holding = False
+    _held = b''
+
+    def write(self, val, *args, **kwargs):
+        """Write (or hold, while :attr:`holding`) ``val``, after what is held."""
+        if self.holding:
+            self._held += val
+            self.bytes_written += len(val)
+            return len(val)
+        if self._held:
+            held, self._held = self._held, b''
+            if len(val) > self.raw_buffer_size:
+                makefile.BufferedWriter.write(self, held)
+            else:
+                makefile.BufferedWriter.write(self, b''.join((held, val)))
+                self.bytes_written += len(val)
+                return len(val)
+        return super().write(val, *args, **kwargs)
+
+    raw_buffer_size = 65536   # larger body chunks are not copied to join the headers
+
+    def release(self):
+        """Send what is held."""
+        if self._held:
+            held, self._held = self._held, b''
+            makefile.BufferedWriter.write(self, held)
+
+    def flush(self):
+        """Send what is held, then what is buffered."""
+        self.release()
+        super().flush()
+
+
 def _makefile(sock, mode='r', bufsize=makefile.io.DEFAULT_BUFFER_SIZE):
     if 'r' in mode:
         return _HeaderGatheringReader(sock, mode, bufsize)
-    return makefile.MakeFile(sock, mode, bufsize)
+    return _HoldingWriter(sock, mode, bufsize)
 
 
 class PacificaConnection(cheroot_server.HTTPConnection):
@@ -457,6 +511,10 @@ class PacificaConnection(cheroot_server.HTTPConnection):
     def close(self):
         """Close; when the response left request bytes unread, the lingering close (see
         :class:`_Lingerer`) takes the socket over instead, so no worker waits for it."""
+        try:
+            _release(self.wfile)   # headers held for a body that never came
+        except OSError:
+            pass   # the client is gone
         if not self.drain_before_close:
             super().close()
             return
