@@ -14,6 +14,7 @@ The path is installed only when the app's configuration is one it knows: a cpcon
 turns on other tools or hooks, adds response headers or sections below ``/`` (an
 operator's auth tool, say) leaves every request to CherryPy.
 """
+import datetime
 import email.utils
 import logging
 import re
@@ -76,9 +77,24 @@ def eligible(app, db_tool=None):
 
 
 def _escape(value):
-    """CherryPy's escaping of an access-log field (repr of the UTF-8 bytes, quotes escaped)."""
+    """CherryPy's escaping of an access-log field (repr of the UTF-8 bytes, quotes escaped).
+    Printable ASCII without quotes or backslashes, what nearly every field holds, is its own
+    escape: returned as it is, without the round trip through bytes."""
+    if value.isascii() and value.isprintable() and not _NEEDS_ESCAPE.search(value):
+        return value
     value = repr(value.replace('"', '\\"').encode('utf8'))[2:-1]
     return value.replace('\\\\', '\\')
+
+
+_NEEDS_ESCAPE = re.compile('[\'"\\\\]')
+_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
+
+
+def _log_time(second):
+    """CherryPy's ``LogManager.time()`` (local time, Apache's format) of a whole second."""
+    now = datetime.datetime.fromtimestamp(second)
+    return '[%02d/%s/%04d:%02d:%02d:%02d]' % (now.day, _MONTHS[now.month - 1], now.year,
+                                              now.hour, now.minute, now.second)
 
 
 class FastGetID:
@@ -90,6 +106,7 @@ class FastGetID:
         self.max_range = max_range
         self.server = 'CherryPy/' + cherrypy.__version__
         self._date = (0, '')
+        self._log_second = (0, '')
 
     def _http_date(self, now):
         second = int(now)
@@ -138,6 +155,13 @@ class FastGetID:
         metrics.record_request('/getid', 'GET', 200, time.monotonic() - started)
         return [body]
 
+    def _access_time(self):
+        """The access log's time field, formatted once a second."""
+        second = int(time.time())
+        if self._log_second[0] != second:
+            self._log_second = (second, _log_time(second))
+        return self._log_second[1]
+
     def _access_log(self, environ, length):
         """The line CherryPy's access log would write (only when something listens)."""
         log = self.app.log
@@ -146,7 +170,7 @@ class FastGetID:
         atoms = {
             'h': environ.get('REMOTE_HOST') or environ.get('REMOTE_ADDR', ''), 'l': '-',
             'u': environ.get('LOGON_USER') or environ.get('REMOTE_USER') or '-',
-            't': log.time(),
+            't': self._access_time(),
             'r': 'GET /getid?{} {}'.format(environ['QUERY_STRING'],
                                           environ.get('SERVER_PROTOCOL')),
             's': '200', 'b': length, 'f': environ.get('HTTP_REFERER', ''),

@@ -224,3 +224,26 @@ def test_which_configurations_get_the_fast_path(tmp_path, cpconfig, installed, e
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == installed, done.stdout
+
+
+@property_settings(400)
+@given(st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=127))))
+def test_access_log_escaping_is_cherrypys(value):
+    """The fast path's escaping of an access-log field (with its shortcut for plain
+    fields) is CherryPy's, for any text."""
+    from pacifica.uniqueid.fastpath import _escape  # pylint: disable=import-outside-toplevel
+    cherrypys = repr(value.replace('"', '\\"').encode('utf8'))[2:-1].replace('\\\\', '\\')
+    assert _escape(value) == cherrypys
+
+
+def test_access_log_time_is_cherrypys():
+    """The access log's time field, formatted once a second, is CherryPy's own."""
+    import cherrypy  # pylint: disable=import-outside-toplevel
+    from pacifica.uniqueid.fastpath import _log_time  # pylint: disable=import-outside-toplevel
+    for _ in range(3):
+        second = int(time.time())
+        theirs = cherrypy.log.time()
+        if int(time.time()) == second:
+            assert _log_time(second) == theirs
+            return
+    pytest.fail('the clock kept turning over a second')
