@@ -12,12 +12,15 @@ a) PUT of ``--rows`` /files rows (their transactions first), in batches of 1 and
    and (with ``--db-url``) the same 1,000-row batches inserted by the database driver itself
    into a fresh table made from the same model (same columns, indexes and foreign key, one
    transaction per batch): PostgreSQL ``execute_values`` (one multi-row INSERT per batch) or
-   SQLite ``executemany``; the ratio PUT / raw is printed;
+   SQLite ``executemany``; the ratio PUT / raw is printed. ``--rounds N`` alternates N
+   PUT runs with N driver runs (fresh rows each time) and prints every round's ratio and
+   the median, which says more on a shared machine than one run of each;
 b) GET /files?_id=N, /files?hashsum=H and /users?_id=U (the default recursion, so with its
    reverse-relation lists) with ``--clients`` clients, against GET /;
 c) GET of 100 /users rows with recursion_depth=1: latency, and the SQL statements issued.
 
-Results are printed as a Markdown table; ``--results FILE`` appends them to FILE.
+``--put-only`` stops after a). Results are printed as a Markdown table; ``--results FILE``
+appends them to FILE.
 """
 import argparse
 import json
@@ -202,6 +205,55 @@ def bench_users(url, first_id):
     return statistics.median(timings)
 
 
+def compare_raw(url, args, thousand):
+    """The driver's runs of a): one after the PUT run already made, or ``--rounds``
+    alternating pairs (PUT first, each on fresh ids); Markdown lines."""
+    kind = 'multi-row INSERT' if 'postgres' in args.db_url else 'executemany'
+    puts, raws = [thousand], []
+    for number in range(args.rounds):
+        first = args.first_id + 10 ** 5 + number * 10 ** 7
+        if number:
+            puts.append(bench_put(url, args.rows, 1000, first))
+        raws.append(bench_raw(args.db_url, args.rows, 1000, first))
+    ratios = [put / raw for put, raw in zip(puts, raws)]
+    if args.rounds == 1:
+        return ['| the same rows by the driver ({}), batches of 1,000 | {:.0f} rows/s;'
+                ' PUT /files = {:.2f} x raw |'.format(kind, raws[0], ratios[0])]
+    return ['| {} rounds: PUT /files, batches of 1,000 | {} rows/s |'.format(
+                args.rounds, ' '.join('{:.0f}'.format(p) for p in puts)),
+            '| the same rows by the driver ({}) | {} rows/s |'.format(
+                kind, ' '.join('{:.0f}'.format(r) for r in raws)),
+            '| PUT / driver per round | {}; **median {:.2f} x** |'.format(
+                ' '.join('{:.2f}'.format(r) for r in ratios), statistics.median(ratios))]
+
+
+def reads(url, args):
+    """b) and c); Markdown lines."""
+    lines = []
+    ids = range(args.first_id + 10 ** 5, args.first_id + 10 ** 5 + args.rows)
+    latency = bench_users(url, args.first_id + 2 * 10 ** 5)
+    users = range(args.first_id + 2 * 10 ** 5, args.first_id + 2 * 10 ** 5 + 100)
+    # GET / is measured right before each run: the machine is shared, so a ratio to an
+    # adjacent baseline says more than one baseline taken minutes earlier
+    for name, paths in (('/files?_id=N', ['/files?_id={}'.format(i) for i in ids]),
+                        ('/files?hashsum=H', ['/files?hashsum={:040x}'.format(i * 7919)
+                                              for i in ids]),
+                        # the default recursion (1): with the reverse-relation lists
+                        ('/users?_id=U', ['/users?_id={}'.format(i) for i in users])):
+        root = bench_get(url, ['/'], args.clients, args.seconds)
+        rate, p50, p95 = bench_get(url, paths, args.clients, args.seconds)
+        lines.append('| GET {}, {} clients | {:.0f} req/s = {:.2f} x GET / ({:.0f} req/s); '
+                     'p50 {:.1f} ms, p95 {:.1f} ms |'.format(
+                         name, args.clients, rate, rate / root[0], root[0], p50, p95))
+    statements = 'not counted (give --db-url)'
+    if args.db_url:
+        count, rows = count_statements(args.db_url)
+        statements = '{} SQL statements for {} rows'.format(count, rows)
+    lines.append('| GET 100 /users, recursion_depth=1 | median {:.1f} ms; {} |'.format(
+        latency, statements))
+    return lines
+
+
 def main(argv=None):
     """Run the three measurements and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -212,10 +264,15 @@ def main(argv=None):
     parser.add_argument('--seconds', type=float, default=10, help='duration of each GET run')
     parser.add_argument('--first-id', type=int, default=10 ** 6,
                         help='ids used start here (use a fresh range on a reused database)')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='alternating PUT / driver runs of --rows rows (needs --db-url)')
+    parser.add_argument('--put-only', action='store_true', help='measure a) only')
     parser.add_argument('--results', help='append the Markdown table to this file')
     args = parser.parse_args(argv)
     if not args.url and not args.db_url:
         parser.error('give --url, --db-url or both')
+    if args.rounds > 1 and not args.db_url:
+        parser.error('--rounds compares with the driver: give --db-url')
     proc = None
     url = args.url
     if not url:
@@ -229,32 +286,9 @@ def main(argv=None):
         lines.append('| PUT /files, batches of 1,000 ({} rows) | {:.0f} rows/s |'.format(
             args.rows, thousand))
         if args.db_url:
-            raw = bench_raw(args.db_url, args.rows, 1000, args.first_id + 10 ** 5)
-            lines.append('| the same rows by the driver ({}), batches of 1,000 | {:.0f} rows/s;'
-                         ' PUT /files = {:.2f} x raw |'.format(
-                             'multi-row INSERT' if 'postgres' in args.db_url else
-                             'executemany', raw, thousand / raw))
-        ids = range(args.first_id + 10 ** 5, args.first_id + 10 ** 5 + args.rows)
-        latency = bench_users(url, args.first_id + 2 * 10 ** 5)
-        users = range(args.first_id + 2 * 10 ** 5, args.first_id + 2 * 10 ** 5 + 100)
-        # GET / is measured right before each run: the machine is shared, so a ratio to an
-        # adjacent baseline says more than one baseline taken minutes earlier
-        for name, paths in (('/files?_id=N', ['/files?_id={}'.format(i) for i in ids]),
-                            ('/files?hashsum=H', ['/files?hashsum={:040x}'.format(i * 7919)
-                                                  for i in ids]),
-                            # the default recursion (1): with the reverse-relation lists
-                            ('/users?_id=U', ['/users?_id={}'.format(i) for i in users])):
-            root = bench_get(url, ['/'], args.clients, args.seconds)
-            rate, p50, p95 = bench_get(url, paths, args.clients, args.seconds)
-            lines.append('| GET {}, {} clients | {:.0f} req/s = {:.2f} x GET / ({:.0f} req/s); '
-                         'p50 {:.1f} ms, p95 {:.1f} ms |'.format(
-                             name, args.clients, rate, rate / root[0], root[0], p50, p95))
-        statements = 'not counted (give --db-url)'
-        if args.db_url:
-            count, rows = count_statements(args.db_url)
-            statements = '{} SQL statements for {} rows'.format(count, rows)
-        lines.append('| GET 100 /users, recursion_depth=1 | median {:.1f} ms; {} |'.format(
-            latency, statements))
+            lines.extend(compare_raw(url, args, thousand))
+        if not args.put_only:
+            lines.extend(reads(url, args))
     finally:
         if proc:
             proc.terminate()

@@ -184,3 +184,27 @@ def test_head_and_allow(api):
     assert sorted(resp.headers['Allow'].replace(' ', '').split(',')) == ['GET', 'HEAD']
     resp = api.request('GET', 'ingest')
     assert resp.status_code == 405 and 'PUT' in resp.headers['Allow']
+
+
+def test_batch_put_stores_what_the_orm_stores(api, receiver):
+    """PUT writes its rows with its own multi-row INSERT, binding most values as they are;
+    what it stores is what the ORM's UPDATE stores, so one filter finds both alike."""
+    stamp = '2021-03-04T05:06:07+02:00'   # 03:06:07 UTC
+    batch = [{'_id': 7001 + n, 'name': 'batch{}'.format(n), 'transaction': 67,
+              'ctime': stamp, 'size': 5, 'mimetype': 'text/plain'} for n in range(2)]
+    batch.append({'name': 'batch-auto', 'transaction': 67, 'ctime': stamp})
+    api.ok('PUT', 'files', body=batch)
+    api.ok('PUT', 'files', body={'_id': 7010, 'name': 'orm', 'transaction': 67})
+    api.ok('POST', 'files', '_id=7010', body={'ctime': stamp, 'size': 5,
+                                              'mimetype': 'text/plain'})
+    receiver.take(3)
+    found = {f['name']: f for f in api.get('files', 'ctime=2021-03-04T03:06:07')}
+    assert sorted(found) == ['batch-auto', 'batch0', 'batch1', 'orm']
+    assert {(f['ctime'], f['size'], f['mimetype'], f['hashtype'], f['encoding'],
+             f['transaction'], f['deleted']) for name, f in found.items()
+            if name != 'batch-auto'} == {
+        ('2021-03-04T03:06:07', 5, 'text/plain', 'sha1', 'UTF8', 67, None)}
+    assert found['batch-auto']['size'] == -1 and found['batch-auto']['mimetype'] == ''
+    created = found['batch0']['created']
+    assert found['batch1']['created'] == created and found['batch-auto']['created'] == created
+    assert len(api.get('files', 'created={}&name=batch0'.format(created))) == 1

@@ -58,13 +58,48 @@ def _field(obj, name):
     return obj.fields.get(name) or getattr(obj.model, name)
 
 
-def _values(obj, item, keys):
+class _Plan:
+    """What PUT and POST do with the fields of one object type, worked out once: the body
+    keys read (key, field name, field, lower-cased?) and, for PUT, how each column of a new
+    row is filled when the body does not give it."""
+
+    AUTO, CALL, VALUE, REQUIRED = range(4)
+
+    def __init__(self, obj):
+        self.reads = tuple((key, name, _field(obj, name), name in obj.lower)
+                           for key, name in _body_keys(obj).items())
+        self.null_id_is_auto = isinstance(obj.fields.get('id'), peewee.AutoField)
+        fills = []
+        for name, field in obj.fields.items():
+            if isinstance(field, peewee.AutoField):
+                fills.append((name, self.AUTO, None))   # the sequence supplies it
+            elif field.default is not None:
+                fills.append((name, self.CALL if callable(field.default) else self.VALUE,
+                              field.default))
+            elif field.null:
+                fills.append((name, self.VALUE, None))
+            else:
+                fills.append((name, self.REQUIRED, '_id' if name == 'id' else name))
+        self.fills = tuple(fills)
+
+
+_PLANS = {}
+
+
+def _plan(obj):
+    entry = _PLANS.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        entry = _PLANS[id(obj)] = (obj, _Plan(obj))
+    return entry[1]
+
+
+def _values(obj, item):
     """The recognised keys of one body object, coerced; unknown keys are ignored (spec)."""
     values = {}
-    for key, name in keys.items():
+    for key, name, field, lower in _plan(obj).reads:
         if key in item:
-            value = coerce(key, _field(obj, name), item[key], 'body')
-            if name in obj.lower and isinstance(value, str):
+            value = coerce(key, field, item[key], 'body')
+            if lower and isinstance(value, str):
                 value = value.lower()
             values[name] = value
     return values
@@ -106,12 +141,8 @@ def _check_references(obj, values_list):
         wanted = {values[name] for values in values_list if values.get(name) is not None}
         if not wanted:
             continue
-        target = field.rel_field
-        present = set()
-        for chunk in _chunks(sorted(wanted, key=str), LOOKUP_CHUNK):
-            present.update(v for (v,) in field.rel_model.select(target)
-                           .where(target.in_(chunk)).tuples())
-        missing = sorted(wanted - present, key=str)
+        found = present(field.rel_model, field.rel_field, wanted)
+        missing = sorted(wanted - found, key=str)
         if missing:
             shown = ', '.join(str(v) for v in missing[:10]) + (' ...' if len(missing) > 10 else '')
             raise InputError('{!r}: no {} row with key {}'.format(
@@ -119,29 +150,41 @@ def _check_references(obj, values_list):
 
 
 # -- PUT --------------------------------------------------------------------------------
-def _new_row(obj, item, keys, now, names):
-    if item.get('_id', 0) is None and isinstance(obj.fields.get('id'), peewee.AutoField):
+def _new_row(obj, item, now, names):
+    plan = _plan(obj)
+    if plan.null_id_is_auto and item.get('_id', 0) is None:
         item = {k: v for k, v in item.items() if k != '_id'}   # null _id: let the sequence pick
-    values = _values(obj, item, keys)
+    values = _values(obj, item)
     _relationship(obj, item, values, names)
     row = {'created': values.pop('created', now), 'updated': values.pop('updated', now),
            'deleted': values.pop('deleted', None)}
-    for name in ('created', 'updated'):
-        if row[name] is None:
-            raise InputError('{!r} may not be null'.format(name))
-    for name, field in obj.fields.items():
+    if row['created'] is None or row['updated'] is None:
+        raise InputError('{!r} may not be null'.format(
+            'created' if row['created'] is None else 'updated'))
+    for name, how, default in plan.fills:
         if name in values:
             row[name] = values[name]
-        elif isinstance(field, peewee.AutoField):
-            continue  # the sequence supplies it
-        elif field.default is not None:
-            row[name] = field.default() if callable(field.default) else field.default
-        elif field.null:
-            row[name] = None
-        else:
-            key = '_id' if name == 'id' else name
-            raise InputError('{!r} is required'.format(key))
+        elif how == _Plan.VALUE:
+            row[name] = default
+        elif how == _Plan.CALL:
+            row[name] = default()
+        elif how == _Plan.REQUIRED:
+            raise InputError('{!r} is required'.format(default))
     return row
+
+
+def present(model, field, wanted):
+    """The values among ``wanted`` that column ``field`` of ``model`` holds (live or
+    soft-deleted rows). The SELECT is written out: peewee's builder costs more than the
+    database for a 1,000-value IN list."""
+    sql = 'SELECT "{0}" FROM "{1}" WHERE "{0}" IN ({{}})'.format(
+        field.column_name, model._meta.table_name)  # pylint: disable=protected-access
+    present = set()
+    for chunk in _chunks(sorted(wanted, key=str), LOOKUP_CHUNK):
+        cursor = DB.obj.execute_sql(sql.format(', '.join([DB.obj.param] * len(chunk))),
+                                    [field.db_value(v) for v in chunk])
+        present.update(field.python_value(v) for (v,) in cursor.fetchall())
+    return present
 
 
 def _check_new_ids(obj, rows):
@@ -154,10 +197,7 @@ def _check_new_ids(obj, rows):
         if value in seen and value not in repeated:
             repeated.append(value)
         seen.add(value)
-    field = obj.fields['id']
-    taken = set()
-    for chunk in _chunks(sorted(seen, key=str), LOOKUP_CHUNK):
-        taken.update(v for (v,) in obj.model.select(field).where(field.in_(chunk)).tuples())
+    taken = present(obj.model, obj.fields['id'], seen)
     clash = [v for v in ids if v in taken or v in repeated]
     if clash:
         unique = list(dict.fromkeys(clash))
@@ -189,37 +229,74 @@ def _insert_sql(obj, columns, count, returning):
     return sql
 
 
-def _insert(obj, rows):
-    """One multi-row INSERT per group of rows with the same columns (and per
-    SQL_VARIABLES chunk); returns the primary keys in row order, in their JSON form."""
+# peewee's own casts of the types coerce() already returns (str, int, float, bool,
+# datetime): a field whose db_value is one of these passes a coerced value through unchanged
+_CASTS = frozenset((peewee.CharField.adapt, peewee.IntegerField.adapt, peewee.FloatField.adapt,
+                    peewee.BooleanField.adapt, peewee.DateTimeField.adapt))
+
+
+_AS_TEXT = 'as text'
+
+
+def _to_db(field, sqlite):
+    """The conversion a column's values need before binding: None when they go as they are
+    (the row holds coerced values and defaults of the column's type); ``_AS_TEXT`` for a
+    datetime on SQLite, which stores ``str(value)``, the text its driver's own adapter
+    (``isoformat(' ')``) would make, without a Python call per value."""
+    if type(field).db_value is peewee.Field.db_value and type(field).adapt in _CASTS:
+        return _AS_TEXT if sqlite and isinstance(field, peewee.DateTimeField) else None
+    return field.db_value
+
+
+def _params(chunk, columns, convs):
+    """The bind parameters of ``chunk``, row by row, converted a column at a time."""
+    values = []
+    for name, conv in zip(columns, convs):
+        column = [row[name] for row in chunk]
+        if conv is _AS_TEXT:
+            column = [v if v is None else str(v) for v in column]
+        elif conv is not None:
+            column = [conv(v) for v in column]
+        values.append(column)
+    return [value for row in zip(*values) for value in row]
+
+
+def insert_rows(obj, rows, keys=True):
+    """One multi-row INSERT per group of ``rows`` (dicts of coerced values by field name)
+    with the same columns, and per SQL_VARIABLES chunk; returns the primary keys in row
+    order, in their JSON form (``keys=False``: nothing, and no RETURNING)."""
+    want = keys
     meta = obj.model._meta  # pylint: disable=protected-access
     groups = defaultdict(list)
     for row in rows:
         groups[tuple(row)].append(row)
     # PostgreSQL always has RETURNING; SQLite since 3.35. Older SQLite numbers the rows of
     # one INSERT consecutively up to lastrowid (the write lock is held), which gives the ids.
-    returning = family_of(DB.obj) == 'postgresql' or bool(
-        getattr(DB.obj, 'returning_clause', False))
+    family = family_of(DB.obj)
+    sqlite = family == 'sqlite'
+    returning = want and (family == 'postgresql' or
+                          bool(getattr(DB.obj, 'returning_clause', False)))
     keys = []
     pk_names = [f.name for f in obj.pk_fields]
     for columns, group in groups.items():
-        to_db = [meta.fields[name].db_value for name in columns]
+        to_db = [_to_db(meta.fields[name], sqlite) for name in columns]
         size = max(1, SQL_VARIABLES // len(columns))
         for chunk in _chunks(group, size):
-            params = [conv(row[name]) for row in chunk for name, conv in zip(columns, to_db)]
             cursor = DB.obj.execute_sql(_insert_sql(obj, columns, len(chunk), returning),
-                                        params)
+                                        _params(chunk, columns, to_db))
             if returning:
                 keys.extend(_key_json({f.name: f.python_value(v)
                                        for f, v in zip(obj.pk_fields, key)})
                             for key in cursor.fetchall())
+                continue
+            if not want:
                 continue
             last = cursor.lastrowid
             for offset, row in enumerate(chunk):
                 if 'id' in pk_names and 'id' not in row:
                     row = dict(row, id=last - len(chunk) + 1 + offset)
                 keys.append(_key_json({name: row[name] for name in pk_names}))
-    return keys
+    return keys if want else None
 
 
 def create(obj, body):
@@ -239,16 +316,13 @@ def create(obj, body):
             raise InputError('every element of a PUT body must be a JSON object, got {} '
                              'at [{}]'.format(type(item).__name__ if item is not None
                                               else 'null', index))
-    keys = _body_keys(obj)
-    if not obj.has_id:
-        keys.pop('_id', None)  # D4: ignored on tables whose _id is not a key
     now = utc_now()
     names = set()
     rows = items
     for index, item in enumerate(items):
         # in place: each body object is released as its row replaces it, so a large PUT
         # holds one copy of its data, not two
-        rows[index] = _new_row(obj, item, keys, now, names)
+        rows[index] = _new_row(obj, item, now, names)
     try:
         with transaction():
             _resolve_names(rows, names)
@@ -257,11 +331,11 @@ def create(obj, body):
             # explicit ids first, then the sequence moves past them (D6), then the rest:
             # so a generated id can never collide with an explicit one of the same batch
             try:
-                inserted = _insert(obj, [row for row in rows if 'id' in row])
+                inserted = insert_rows(obj, [row for row in rows if 'id' in row])
                 if explicit and family_of(DB.obj) == 'postgresql' and isinstance(
                         obj.fields['id'], peewee.AutoField):
                     _advance_sequence(obj)
-                inserted += _insert(obj, [row for row in rows if 'id' not in row])
+                inserted += insert_rows(obj, [row for row in rows if 'id' not in row])
                 rows.clear()   # the event needs only the keys: free the rows before the commit
             except peewee.IntegrityError as exc:
                 text = str(exc)
@@ -298,9 +372,8 @@ def update(obj, query, body):
     """POST: apply ``body`` to every row ``query`` selects; the ``update`` event."""
     if not isinstance(body, dict):
         raise InputError('a POST body must be a JSON object')
-    keys = _body_keys(obj)
     names = set()
-    values = _values(obj, body, keys)
+    values = _values(obj, body)
     _relationship(obj, body, values, names)
     values.setdefault('updated', utc_now())
     if values.get('updated') is None or values.get('created', 0) is None:
