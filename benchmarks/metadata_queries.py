@@ -9,14 +9,20 @@ off) on that database, which should be empty, and stopped at the end. Measures, 
 the number of SQL statements the same code issues (run in this process on the same
 database, every statement counted):
 
-a) PUT /ingest of one transaction with ``--files`` files (1,000) and 20 key/values;
+a) PUT /ingest of one transaction with ``--files`` files (1,000) and 20 key/values, each
+   run followed by the bare INSERTs of the rows it wrote (issue 13, target 3: ingest
+   <= 2 x): the transaction, its transsip row, its key/value links and its files, with new
+   ids, inserted by the database driver itself (SQLite ``executemany``, PostgreSQL
+   ``execute_values``: one multi-row INSERT per table) in one transaction on the same
+   database and committed; the rows are built before the clock starts and deleted after;
 b) GET /transactioninfo/by_id of that transaction;
 c) GET /transactioninfo/search over ``--transactions`` transactions (1,000), one page
    holding all of them (details);
 d) POST /summaryinfo/by_date over those transactions' ``--files-per-transaction`` x
    ``--transactions`` files (10,000).
 
-Results are printed as a Markdown table; ``--results FILE`` appends them to FILE.
+``--ingest-only`` stops after a). Results are printed as a Markdown table; ``--results
+FILE`` appends them to FILE.
 """
 import argparse
 import json
@@ -92,6 +98,77 @@ class Statements:
         return self.count
 
 
+class BareInserts:
+    """The rows one ingest writes, inserted by the driver without the service."""
+
+    def __init__(self, database):
+        # pylint: disable=import-outside-toplevel
+        from pacifica.common.database import family_of
+        from pacifica.metadata.orm import (Files, Keys, TransactionKeyValue, Transactions,
+                                           TransSIP, Values)
+        self.database = database
+        self.postgres = family_of(database) == 'postgresql'
+        self.models = (Transactions, TransSIP, TransactionKeyValue, Files)
+        self.vocabulary = (Keys, Values)
+
+    def _ids(self, model, column, texts):
+        sql = 'SELECT "{}", "id" FROM "{}" WHERE "deleted" IS NULL'.format(
+            column, model._meta.table_name)  # pylint: disable=protected-access
+        found = dict(self.database.execute_sql(sql).fetchall())
+        return [found[text] for text in texts]
+
+    def rows(self, doc):
+        """Per model, the tuples (all columns, in table order) the ingest of ``doc`` (a
+        parsed :class:`ingest.Document`) stores; its keys and values must exist."""
+        # pylint: disable=import-outside-toplevel
+        from pacifica.metadata.orm import utc_now
+        now = utc_now()
+        tid = doc.transaction_id
+        keys = self._ids(self.vocabulary[0], 'key', [k for k, _ in doc.trans_kv])
+        values = self._ids(self.vocabulary[1], 'value', [v for _, v in doc.trans_kv])
+        common = {'created': now, 'updated': now, 'deleted': None}
+        per_model = (
+            [dict(common, id=tid, description=None, suspense_date=None)],
+            [dict(common, id=tid, submitter=doc.submitter, instrument=doc.instrument,
+                  project=doc.project)],
+            [dict(common, transaction=tid, key=k, value=v) for k, v in zip(keys, values)],
+            [dict(common, transaction=tid, encoding='UTF8', suspense_date=None, **row)
+             for row in doc.files])
+        # pylint: disable=protected-access
+        return [[tuple(row[f.name] for f in model._meta.sorted_fields) for row in rows]
+                for model, rows in zip(self.models, per_model)]
+
+    def run(self, doc):
+        """Seconds to insert and commit the rows of ``doc``; they are deleted after."""
+        # pylint: disable=import-outside-toplevel,protected-access
+        tables = self.rows(doc)
+        self.database.connect(reuse_if_open=True)
+        try:
+            begin = time.perf_counter()
+            with self.database.atomic():
+                cursor = self.database.cursor()
+                for model, rows in zip(self.models, tables):
+                    sql = 'INSERT INTO "{}" ({}) VALUES '.format(
+                        model._meta.table_name, ', '.join(
+                            '"{}"'.format(f.column_name) for f in model._meta.sorted_fields))
+                    if self.postgres:
+                        from psycopg2.extras import execute_values
+                        execute_values(cursor, sql + '%s', rows, page_size=len(rows))
+                    else:
+                        cursor.executemany(sql + '({})'.format(', '.join(
+                            '?' * len(model._meta.sorted_fields))), rows)
+            elapsed = time.perf_counter() - begin
+            with self.database.atomic():
+                for model, column in zip(reversed(self.models),
+                                         ('transaction_id', 'transaction_id', 'id_id', 'id')):
+                    self.database.execute_sql('DELETE FROM "{}" WHERE "{}" = {}'.format(
+                        model._meta.table_name, column, self.database.param),
+                        (doc.transaction_id,))
+        finally:
+            self.database.close()
+        return elapsed
+
+
 def seed(session, url):
     """The submitter, project and instrument every transaction uses."""
     for path, body in (('users', {'_id': USER, 'first_name': 'bench'}),
@@ -112,18 +189,30 @@ def run(args, url):
     base = args.first_id
     lines = ['| measurement | time | SQL statements |', '| --- | --- | --- |']
 
-    timings = []
+    timings, bare = [], []
+    inserts = BareInserts(counter.database)
     for run_number in range(args.repeat):
         tid = base + run_number
         elapsed, resp = _request(session, 'PUT', url + '/ingest', document(
             tid, base * 10 + run_number * args.files, args.files, 20))
         assert resp.text == '{"status": "success"}'
         timings.append(elapsed)
+        # the same rows under new ids (deleted again): a transaction no other part uses
+        bare.append(inserts.run(ingest.parse(document(
+            base + 500 + run_number, base * 30 + run_number * args.files, args.files, 20))))
     statements = counter.run(ingest.ingest, document(
         base + args.repeat, base * 10 + args.repeat * args.files, args.files, 20))
     lines.append('| (a) PUT /ingest, {} files + 20 key/values | median {:.3f} s of {} | {} |'
                  .format(args.files, statistics.median(timings), args.repeat, statements))
+    ratios = [put / raw for put, raw in zip(timings, bare)]
+    lines.append('| (a) the same rows by the driver ({}), one transaction | median {:.3f} s;'
+                 ' ingest / driver per run {}: **median {:.2f} x** (target <= 2) | |'.format(
+                     'execute_values' if inserts.postgres else 'executemany',
+                     statistics.median(bare), ' '.join('{:.2f}'.format(r) for r in ratios),
+                     statistics.median(ratios)))
 
+    if args.ingest_only:
+        return lines
     timings = [_request(session, 'GET', '{}/transactioninfo/by_id/{}'.format(url, base))[0]
                for _ in range(args.repeat)]
     statements = counter.run(transactions.by_id, str(base))
@@ -174,6 +263,7 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=5, help='timed runs per measurement')
     parser.add_argument('--first-id', type=int, default=10 ** 6,
                         help='transaction ids start here (file ids at 10x and 20x)')
+    parser.add_argument('--ingest-only', action='store_true', help='measure (a) only')
     parser.add_argument('--results', help='append the Markdown table to this file')
     args = parser.parse_args(argv)
     proc, url = (None, args.url) if args.url else start_metadata(args.db_url)

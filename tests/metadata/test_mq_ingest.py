@@ -51,6 +51,8 @@ BAD_DOCUMENTS = [
     ('mimetype', _bad(6, mimetype='bogus'), 'mimetype'),
     ('bad mtime', _bad(6, mtime='not a date'), 'mtime'),
     ('bad size', _bad(6, size='big'), 'size'),
+    ('ctime 30 February', _bad(6, ctime='2020-02-30T00:00:00'), "ctime '2020-02-30T00:00:00' is"),
+    ('mtime hour 24', _bad(7, mtime='2020-01-02T24:00:00'), 'is not a date'),
     ('file key missing', _without(7, 'hashsum'), "has no 'hashsum'"),
     ('tkv value object', _bad(3, value={'a': 1}), "'value' must be a string or number"),
     ('key too long', _bad(3, key='k' * 300), 'the limit is 255'),
@@ -139,6 +141,32 @@ def test_repeated_pairs_and_multipart(api, receiver):
     assert len(api.get('trans_key_value', 'transaction=1400')) == 2
     assert api.get('files', '_id=1400')[0]['ctime'] == '2016-11-29T22:09:05'
     assert len(receiver.take(6)) == 6
+
+
+TIME_SPELLINGS = [
+    ('2020-01-02T03:04:05', '2020-01-02T03:04:05'),
+    ('2020-01-02 03:04:05', '2020-01-02T03:04:05'),
+    ('2020-01-02T03:04:05.999999', '2020-01-02T03:04:05'),   # dropped, not rounded
+    ('2020-01-02T03:04', '2020-01-02T03:04:00'),
+    ('2020-01-02', '2020-01-02T00:00:00'),
+    ('2020-01-02T03:04:05+02:00', '2020-01-02T01:04:05'),
+    ('2020-01-02T03:04:05Z', '2020-01-02T03:04:05'),
+    ('Jan 2 2020 3:04:05 PM', '2020-01-02T15:04:05'),
+]
+
+
+@pytest.mark.parametrize('number, spelling, stored', [
+    (n, spelling, stored) for n, (spelling, stored) in enumerate(TIME_SPELLINGS)],
+    ids=[s for s, _ in TIME_SPELLINGS])
+def test_file_times_in_every_spelling(api, receiver, number, spelling, stored):
+    doc = document(tid=1500 + number, first_file=1500 + 10 * number, files=1)
+    doc[6]['ctime'] = spelling
+    doc[6]['mtime'] = spelling
+    resp = api.request('PUT', 'ingest', body=doc)
+    assert resp.status_code == 200, resp.text
+    receiver.take(6)
+    row = api.get('files', '_id={}'.format(1500 + 10 * number))[0]
+    assert (row['ctime'], row['mtime']) == (stored, stored)
 
 
 def test_only_put(api):

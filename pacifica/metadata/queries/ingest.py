@@ -18,10 +18,10 @@ from pacifica.common.database import family_of, peewee
 
 from ..events import DocumentEvent, Event
 from ..objects import BY_NAME
-from ..orm import (DB, FileKeyValue, Files, Instruments, Keys, Projects, TransactionKeyValue,
-                   Transactions, TransSIP, Users, Values, utc_now)
+from ..orm import (DB, Files, Instruments, Keys, Projects, Transactions, TransSIP, Users,
+                   Values, utc_now)
 from . import InputError
-from .write import DUPLICATE_MESSAGE, _advance_sequence, transaction
+from .write import DUPLICATE_MESSAGE, _advance_sequence, insert_rows, present, transaction
 
 TRANSACTION_PARTS = ('Transactions._id', 'Transactions.submitter', 'Transactions.project',
                      'Transactions.instrument')
@@ -34,6 +34,8 @@ MIME_PREFIXES = ('application/', 'audio/', 'font/', 'example/', 'image/', 'messa
 MAX_TEXT = 255
 MIN_YEAR = 1900          # file times before this are refused
 HEX = re.compile(r'[0-9a-fA-F]+')
+# a zone-less ISO 8601 date and time, which datetime.fromisoformat reads as dateutil does
+PLAIN_ISO = re.compile(r'\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?')
 MAX_BIGINT = 2 ** 63 - 1
 IN_CHUNK = 5000          # ids bound in one IN list
 SQL_VARIABLES = 30000    # bind parameters in one INSERT (SQLite allows 32766)
@@ -117,6 +119,11 @@ def parse_time(value):
         return stamp.replace(tzinfo=None, microsecond=0)
     if not isinstance(value, str):
         raise ValueError('not a time')
+    if PLAIN_ISO.fullmatch(value):
+        try:
+            return datetime.datetime.fromisoformat(value).replace(microsecond=0)
+        except ValueError:
+            pass   # "2020-02-30", hour 24 ...: dateutil decides, and says why
     # tzinfos maps every zone name to None, so "PST" is dropped silently (upstream kept the
     # wall clock), while "-08:00" still makes an aware value.
     parsed = date_parser.parse(value, tzinfos=lambda name, offset: offset)
@@ -125,42 +132,50 @@ def parse_time(value):
     return parsed.replace(microsecond=0)
 
 
+def _invalid(where, detail):
+    """The error for a file entry; ``where`` is (file id, entry index, entry)."""
+    fid, index, entry = where
+    return InputError('Invalid metadata for file {} ({}): {}'.format(
+        fid, _where(index, entry), detail))
+
+
 def _file(index, entry):
     fid = _int(index, entry, '_id')
     for key in FILE_KEYS:
-        _need(index, entry, key)
-    bad = 'Invalid metadata for file {} ({}): '.format(fid, _where(index, entry))
+        if key not in entry:
+            _need(index, entry, key)
+    where = (fid, index, entry)
     mimetype, hashtype, hashsum = entry['mimetype'], entry['hashtype'], entry['hashsum']
     if not isinstance(mimetype, str) or not mimetype.startswith(MIME_PREFIXES):
-        raise InputError(bad + 'mimetype {!r} is not a known media type'.format(mimetype))
+        raise _invalid(where, 'mimetype {!r} is not a known media type'.format(mimetype))
     if not isinstance(hashtype, str) or hashtype not in HEX_LENGTHS:
-        raise InputError(bad + 'hashtype {!r} is not one of {}'.format(
+        raise _invalid(where, 'hashtype {!r} is not one of {}'.format(
             hashtype, ', '.join(sorted(HEX_LENGTHS))))
     if not isinstance(hashsum, str) or len(hashsum) != HEX_LENGTHS[hashtype]:
-        raise InputError(bad + 'hashsum must be {} hex digits for {}'.format(
+        raise _invalid(where, 'hashsum must be {} hex digits for {}'.format(
             HEX_LENGTHS[hashtype], hashtype))
     if not HEX.fullmatch(hashsum):
         # int(x, 16) would take "0x..", "_", a sign or spaces: the proxy could never serve it
-        raise InputError(bad + 'hashsum {!r} is not plain hexadecimal'.format(hashsum))
+        raise _invalid(where, 'hashsum {!r} is not plain hexadecimal'.format(hashsum))
     times = {}
     for key in ('ctime', 'mtime'):
         try:
             times[key] = parse_time(entry[key])
         except (ValueError, OverflowError, OSError):
-            raise InputError(bad + '{} {!r} is not a date'.format(key, entry[key])) from None
+            raise _invalid(where, '{} {!r} is not a date'.format(key, entry[key])) from None
         if times[key].year < MIN_YEAR:
             # a year-1 time turns into year 0 in a western reporting zone: refused at the
             # door rather than stored to trouble every report that meets it
-            raise InputError(bad + '{} {!r} is before {}'.format(key, entry[key], MIN_YEAR))
+            raise _invalid(where, '{} {!r} is before {}'.format(key, entry[key], MIN_YEAR))
     size = entry['size']
     try:
         if isinstance(size, bool) or not isinstance(size, (numbers.Real, str)):
             raise ValueError(size)
         size = int(size)
     except (ValueError, OverflowError):
-        raise InputError(bad + 'size {!r} is not a number'.format(entry['size'])) from None
+        raise _invalid(where, 'size {!r} is not a number'.format(entry['size'])) from None
     if not -1 <= size <= MAX_BIGINT:
-        raise InputError(bad + 'size {} is out of range'.format(size))
+        raise _invalid(where, 'size {} is out of range'.format(size))
     return {'id': fid, 'name': _text(index, entry, 'name'),
             'subdir': _text(index, entry, 'subdir'), 'ctime': times['ctime'],
             'mtime': times['mtime'], 'size': size, 'mimetype': _text(index, entry, 'mimetype'),
@@ -215,11 +230,7 @@ def _chunks(items, size):
 
 def _existing_ids(model, ids):
     """The ids of ``model`` rows (live or soft-deleted) among ``ids``."""
-    found = set()
-    for chunk in _chunks(sorted(ids), IN_CHUNK):
-        found.update(row for (row,) in model.select(model.id).where(
-            model.id.in_(chunk)).tuples())
-    return found
+    return present(model, model.id, ids)
 
 
 def _check_references(doc):
@@ -264,9 +275,8 @@ def vocabulary(model, column, texts, now):
     return ids
 
 
-def _insert(model, rows, width):
-    for chunk in _chunks(rows, max(1, SQL_VARIABLES // width)):
-        model.insert_many(chunk).execute()
+def _insert(name, rows):
+    insert_rows(BY_NAME[name], rows, keys=False)
 
 
 def store(doc):
@@ -296,13 +306,13 @@ def store(doc):
                         project=doc.project, created=now, updated=now).execute()
         tkv = [{'transaction': tid, 'key': keys[k], 'value': values[v],
                 'created': now, 'updated': now} for k, v in doc.trans_kv]
-        _insert(TransactionKeyValue, tkv, 5)
+        _insert('trans_key_value', tkv)
         files = [dict(row, transaction=tid, encoding='UTF8', created=now, updated=now)
                  for row in doc.files]
-        _insert(Files, files, 13)
+        _insert('files', files)
         fkv = [{'file': fid, 'key': keys[k], 'value': values[v], 'created': now,
                 'updated': now} for fid, k, v in doc.file_kv]
-        _insert(FileKeyValue, fkv, 5)
+        _insert('file_key_value', fkv)
         if family_of(DB.obj) == 'postgresql':
             # explicit ids: move the sequences past them so generic PUTs cannot collide
             _advance_sequence(BY_NAME['transactions'])
