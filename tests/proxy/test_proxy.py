@@ -407,6 +407,9 @@ def test_failing_archive_never_gives_a_complete_looking_file(suite, tmp_path, mo
 
 
 # -- property-based: hostile input -----------------------------------------------------------
+WRONG_SIZE = sha1(FILES[108][1])
+
+
 def _hostile_file_request():
     """(method, path, headers): hostile or case-mangled hash types and sums, extra or
     missing segments, and any Range header."""
@@ -415,7 +418,7 @@ def _hostile_file_request():
     hostile = hostile_strategies()
     known = sha1(FILES[101][1])
     hashsum = st.one_of(
-        st.sampled_from([known, '0' * 40, sha1(FILES[108][1])]).flatmap(
+        st.sampled_from([known, '0' * 40, WRONG_SIZE]).flatmap(
             lambda digits: st.lists(st.booleans(), min_size=40, max_size=40).map(
                 lambda upper: ''.join(c.upper() if u else c for c, u in zip(digits, upper)))),
         hostile['text'])
@@ -434,8 +437,9 @@ def _hostile_file_request():
 
 
 def test_hostile_file_requests_never_5xx_and_errors_name_no_download(suite):
-    """Every answer below 500 (metadata and the archive are up), errors are the JSON error
-    document without Content-Disposition, and no body is larger than the file."""
+    """Every answer below 500 (metadata and the archive are up) but the documented 502 of
+    file 108, whose archive size is wrong; errors are the JSON error document without
+    Content-Disposition, and no body is larger than the file."""
     from hypothesis import given, note  # pylint: disable=import-outside-toplevel
     from support import check_answer, property_settings  # pylint: disable=import-outside-toplevel
 
@@ -445,6 +449,10 @@ def test_hostile_file_requests_never_5xx_and_errors_name_no_download(suite):
         method, path, headers = case
         note(repr(case))
         resp = requests.request(method, suite['proxy'].url + path, headers=headers, timeout=30)
+        if resp.status_code == 502 and WRONG_SIZE in path.lower():
+            # file 108's archive size is not metadata's on purpose: its documented 502
+            assert method == 'HEAD' or 'metadata says 99' in resp.json()['message']
+            return
         if check_answer(resp):
             assert 'Content-Disposition' not in resp.headers
         elif 'Content-Disposition' in resp.headers:   # the file, or a part of it
