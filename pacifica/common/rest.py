@@ -36,6 +36,8 @@ def error_page(status, message, traceback, version):
 def json_body(obj):
     """Serialise a response body (Python's default separators, as upstream)."""
     cherrypy.response.headers['Content-Type'] = JSON_TYPE
+    if isinstance(obj, bytes):   # already rendered (json.dumps never gives bytes)
+        return obj
     return json.dumps(obj).encode('utf-8')
 
 

@@ -30,7 +30,7 @@ class ById(Leaf):
     @endpoint
     def GET(self, vpath, params):  # pylint: disable=invalid-name
         """One transaction with its files and key/values."""
-        return tq.by_id(**self.read(vpath, params))
+        return tq.by_id_json(**self.read(vpath, params))
 
 
 class TransactionFiles(Leaf):
@@ -42,7 +42,7 @@ class TransactionFiles(Leaf):
     @endpoint
     def GET(self, vpath, params):  # pylint: disable=invalid-name
         """The transaction's files keyed by id."""
-        return tq.files(**self.read(vpath, params))
+        return tq.files_json(**self.read(vpath, params))
 
 
 class Last(Leaf):
