@@ -19,6 +19,7 @@ import os
 import time
 import uuid
 from collections import defaultdict, namedtuple
+from concurrent.futures import ThreadPoolExecutor
 
 from pacifica.common import metrics
 from pacifica.common.fsutil import fsync_path
@@ -57,6 +58,7 @@ class Stager:
                                               config.get('archiveinterface', 'timeout'),
                                               self.chunk_size)
         self.heartbeat_every = min(HEARTBEAT_EVERY, max(0.5, self.redrive_after / 3.0))
+        self.syncer = Syncer()
 
     # -- carts ------------------------------------------------------------------------------
     def pending_files(self, cart_id):
@@ -201,6 +203,7 @@ class Stager:
         metrics.inc('pacifica_cartd_staged_bytes_total', status.size)
         done = Pulled(file_id, cart.id, target)
         if pulled is not None:
+            self.syncer.start(target)   # on its way to the disk while the next downloads
             pulled.append(done)
         else:
             self.mark_staged([done])
@@ -214,7 +217,7 @@ class Stager:
         leaves it to be pulled again, which is harmless. A file that cannot be synced stays
         to do (its cart is re-driven once it makes no progress).
         """
-        synced = _sync_files(pulled)
+        synced = _sync_files(pulled, self.syncer)
         if len(synced) < len(pulled):
             self._release([entry.file_id for entry in pulled if entry not in synced])
         if not synced:
@@ -340,14 +343,59 @@ class _Heartbeat:
             carts.touch(self.cart_id)
 
 
-def _sync_files(pulled):
-    """fsync each :class:`Pulled` file and then the directories holding them; returns the
-    entries that are durable. Syncing a batch at once lets the kernel write the files back
-    while later ones download, instead of waiting for each in turn."""
+class Syncer:
+    """fsyncs pulled files in a background thread of this process, so a file's data goes
+    to the disk while the next file downloads and is hashed (fsync waits for the disk
+    without holding the GIL), instead of all of a batch's after its last download.
+
+    :meth:`wait` is what makes a file durable: only a file whose fsync returned is recorded
+    staged. The thread is made on first use in each process (a forked worker gets its own).
+    """
+
+    def __init__(self):
+        self.pid = None
+        self.executor = None
+        self.pending = {}
+
+    def start(self, path):
+        """Begin syncing ``path`` in the background."""
+        if self.pid != os.getpid():
+            self.pid, self.pending = os.getpid(), {}
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix='cartd-fsync')
+        self.pending[path] = self.executor.submit(_fsync_identity, path)
+
+    def wait(self, path):
+        """Return once ``path`` is synced (syncing it now if it was not started); raises
+        the OSError of its fsync, or FileNotFoundError if what is at ``path`` now is not
+        the file that was synced (it vanished or was replaced since)."""
+        future = self.pending.pop(path, None) if self.pid == os.getpid() else None
+        if future is None:
+            fsync_path(path)
+            return
+        synced = future.result()
+        info = os.lstat(path)
+        if (info.st_dev, info.st_ino) != synced:
+            raise FileNotFoundError(errno.ENOENT, 'replaced since it was synced', path)
+
+
+def _fsync_identity(path):
+    """fsync the file at ``path``; returns its (device, inode)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        info = os.fstat(fd)
+        return info.st_dev, info.st_ino
+    finally:
+        os.close(fd)
+
+
+def _sync_files(pulled, syncer):
+    """Wait for the fsync of each :class:`Pulled` file, then fsync the directories holding
+    them; returns the entries that are durable."""
     synced = []
     for entry in pulled:
         try:
-            fsync_path(entry.path)
+            syncer.wait(entry.path)
         except OSError as exc:
             LOGGER.warning('cannot sync staged file %s: %s; it will be pulled again',
                            entry.path, _os_text(exc))
