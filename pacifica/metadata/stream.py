@@ -15,7 +15,8 @@ answer for a complete one.
 The connection is given back by the per-request database tool, which runs when the server
 closes the response, also after a client went away mid-body. This iterator may be closed
 before or after that tool ran (or from another thread, by the garbage collector), so its
-cleanup only rolls back a transaction that is still this thread's and still ours.
+cleanup only rolls back a transaction on a connection that is still this thread's and not
+yet given back.
 """
 import json
 import logging
@@ -28,37 +29,41 @@ from .queries import read
 LOGGER = logging.getLogger(__name__)
 
 
-def _snapshot(db):
+def _begin(db):
+    # A bare BEGIN, not peewee's transaction(): the request's database tool refuses to give
+    # back a connection while a peewee transaction is open, and after a client left
+    # mid-body that tool runs before this iterator is closed. The pool rolls back what a
+    # returned connection still has open.
     if family_of(db) == 'postgresql':
-        return db.transaction(isolation_level='REPEATABLE READ')
-    return db.transaction()
+        db.begin(isolation_level='REPEATABLE READ')
+    else:
+        db.begin()
+    return db.connection()
 
 
 def _pieces(obj, query, label, size):
     db = DB.obj
-    txn = _snapshot(db)
-    txn.__enter__()   # pylint: disable=unnecessary-dunder-call
+    conn = _begin(db)
     opening = b'['
     try:
         for rows in read.batches(obj, query, size):
             text = json.dumps(read.render(obj, query, rows))
             yield opening + text[1:-1].encode('ascii')
             opening = b', '
-        done, txn = txn, None
-        done.__exit__(None, None, None)   # pylint: disable=unnecessary-dunder-call
+        db.commit()
+        conn = None
     except Exception:
         if opening != b'[':   # before the first piece, the handler's error answer follows
             LOGGER.exception('%s: the read failed after the answer had started; the '
                              'connection is closed without the rest of it', label)
         raise
     finally:
-        if txn is not None and db.top_transaction() is txn:
+        # still this thread's connection, not yet given back: end the read here
+        if conn is not None and not db.is_closed() and db.connection() is conn:
             try:
-                txn.rollback(False)
+                db.rollback()
             except Exception:  # pylint: disable=broad-except
                 LOGGER.warning('%s: could not roll back the read', label, exc_info=True)
-            finally:
-                db.pop_transaction()
     yield b'[]' if opening == b'[' else b']'
 
 

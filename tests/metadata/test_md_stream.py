@@ -16,17 +16,22 @@ from hypothesis import strategies as st
 
 from support import assert_json_error, property_settings
 
-FILES = 5000          # five batches
-CORRUPT_ID = 2500     # in the third batch: after the first piece went out
+# Six batches of about 1.3 MB: more than the kernel buffers of one connection (4 MiB at
+# most here), so a client that stops reading stops the server mid-answer with batches
+# left to read.
+FILES = 6000
+CORRUPT_ID = 5990     # in the last batch
 
 
 def file_row(number):
-    """A /files row of transaction 1."""
-    return {'_id': number, 'name': 'file{}.dat'.format(number),
-            'subdir': 'run/{}'.format(number % 7), 'ctime': '2020-01-02T03:04:05',
-            'mtime': '2020-01-02T03:04:05', 'hashsum': '{:040x}'.format(number * 7919),
-            'hashtype': 'sha1', 'size': number * 11, 'transaction': 1,
-            'mimetype': 'application/octet-stream'}
+    """A /files row of transaction 1 (wide: long names and types)."""
+    return {'_id': number, 'name': 'file{}.dat'.format(number).rjust(200, 'f'),
+            'subdir': 'run/{}'.format(number % 7).rjust(200, 'r'),
+            'ctime': '2020-01-02T03:04:05', 'mtime': '2020-01-02T03:04:05',
+            'hashsum': '{:040x}'.format(number * 7919), 'hashtype': 'sha1',
+            'size': number * 11, 'transaction': 1,
+            'mimetype': 'application/x-{}'.format(number).ljust(250, 'm'),
+            'encoding': 'e' * 250}
 
 
 class Local:
@@ -137,6 +142,16 @@ def read_rest(sock, received):
             return received, False
 
 
+def in_any_order(body):
+    """The rows of a GET body with each reverse list sorted."""
+    rows = json.loads(body)
+    for row in rows:
+        for name, value in row.items():
+            if isinstance(value, list):
+                row[name] = sorted(value, key=json.dumps)
+    return rows
+
+
 def in_transaction(api, local):
     """PostgreSQL sessions of the server that sit in an open transaction."""
     name = api.db_url.rsplit('/', 1)[-1]
@@ -171,14 +186,19 @@ GET_QUERIES = st.fixed_dictionaries({}, optional={
 })
 
 
-@property_settings(12)
+@property_settings(8)
 @given(params=GET_QUERIES)
 def test_large_answers_are_the_same_bytes(api, local, params):
     resp = api.request('GET', 'files', '&'.join('{}={}'.format(*p) for p in params.items()))
     assert resp.status_code == 200
     expected = local.whole('files', params)
-    assert resp.content == expected
     rows = len(json.loads(expected))
+    if rows > 1000 and params.get('recursion_depth') != '0' and local.family == 'postgresql':
+        # PostgreSQL returns a reverse list in the order of the plan (no ORDER BY), and a
+        # batch's key list is planned otherwise than the whole page's sub-select was
+        assert in_any_order(resp.content) == in_any_order(expected)
+    else:
+        assert resp.content == expected
     assert ('Content-Length' in resp.headers) == (rows <= 1000), (rows, resp.headers)
     assert resp.headers['Content-Type'] == 'application/json'
 
@@ -188,9 +208,11 @@ def test_large_answers_are_the_same_bytes(api, local, params):
        size=st.integers(1, 40), params=GET_QUERIES.map(
            lambda p: {k: v for k, v in p.items() if not k.startswith('size')}))
 def test_batches_join_to_the_whole_list(local, name, size, params):
-    """Any batch size, composite keys (file_key_value), paging and reverse lists."""
-    if 'items_per_page' in params:
-        params['items_per_page'] = str(int(params['items_per_page']) % 150)
+    """Any batch size, composite keys (file_key_value), paging and reverse lists (files
+    always paged: its thousands of rows in batches of a few would take minutes)."""
+    if name == 'files' or 'items_per_page' in params:
+        params['items_per_page'] = str(int(params.get('items_per_page', '149')) % 150)
+        params.setdefault('page_number', '1')
     assert local.streamed(name, params, size) == local.whole(name, params)
 
 
@@ -229,7 +251,8 @@ def test_one_snapshot_for_the_whole_answer(api, local):
 
 
 def test_clients_that_leave_mid_body_cost_nothing(api, local):
-    for _ in range(70):   # more than the server's pool of 64 connections
+    errors = api.server.output().count('Traceback')
+    for _ in range(20):   # more than the server's 16 threads, each with its connection
         sock, _ = open_stream(api, '/files?recursion_depth=0', 500)
         if api.db_url.startswith('postgres'):
             wait_for(lambda: in_transaction(api, local))
@@ -243,6 +266,7 @@ def test_clients_that_leave_mid_body_cost_nothing(api, local):
                                         timeout=30) as resp:
             assert resp.status_code == 200 and len(resp.json()) == 1
     assert api.get('files', 'recursion_depth=0&items_per_page=2000&page_number=1')
+    assert api.server.output().count('Traceback') == errors, api.server.output()[-3000:]
 
 
 def test_an_error_after_the_first_byte_cuts_the_connection(api, local):
@@ -254,16 +278,19 @@ def test_an_error_after_the_first_byte_cuts_the_connection(api, local):
         sock, received = open_stream(api, '/files?recursion_depth=0')
         try:
             if postgres:
-                wait_for(lambda: in_transaction(api, local))
-                for (pid,) in in_transaction(api, local):
-                    local.sql('SELECT pg_terminate_backend(%s)', (pid,))
+                def cut():
+                    found = in_transaction(api, local)   # the server's read, mid-answer
+                    for (pid,) in found:
+                        local.sql('SELECT pg_terminate_backend(%s)', (pid,))
+                    return bool(found)
+                wait_for(cut)
             received, closed = read_rest(sock, received)
         finally:
             sock.close()
     finally:
         if not postgres:
             local.sql('UPDATE files SET name = ? WHERE id = ?',
-                      ('file{}.dat'.format(CORRUPT_ID), CORRUPT_ID))
+                      (file_row(CORRUPT_ID)['name'], CORRUPT_ID))
     status, headers, body, complete = dechunk(received)
     assert status.endswith('200 OK') and headers['transfer-encoding'] == 'chunked'
     assert closed and not complete
