@@ -248,13 +248,24 @@ def _to_db(field, sqlite):
     return field.db_value
 
 
+def _as_text(column):
+    """``str()`` of each datetime (None stays NULL); a run of one object, as the request's
+    own time in ``created`` and ``updated``, is formatted once."""
+    texts, last, text = [], None, None
+    for value in column:
+        if value is not last:
+            last, text = value, None if value is None else str(value)
+        texts.append(text)
+    return texts
+
+
 def _params(chunk, columns, convs):
     """The bind parameters of ``chunk``, row by row, converted a column at a time."""
     values = []
     for name, conv in zip(columns, convs):
         column = [row[name] for row in chunk]
         if conv is _AS_TEXT:
-            column = [v if v is None else str(v) for v in column]
+            column = _as_text(column)
         elif conv is not None:
             column = [conv(v) for v in column]
         values.append(column)
