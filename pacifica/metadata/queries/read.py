@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from collections import defaultdict
 
-from pacifica.common.database import peewee
+from pacifica.common.database import family_of, peewee
 
 from ..orm import DB
 
@@ -126,6 +126,15 @@ def _pk_subquery(obj, query):
 
 
 LITERAL_KEYS = 1000   # up to this many parent rows, reverse queries list the keys
+# From this many reverse relations on, a small page reads them in one UNION ALL (with two,
+# the union's wider rows cost more than the round trip they save).
+UNION_FROM = 3
+
+
+def _reverse_items(rel):
+    """The columns a reverse list is made of: a key and a value, or one item."""
+    child = rel.child
+    return [child.key, child.value] if rel.item is None else [getattr(child, rel.item)]
 
 
 def _reverse_sql(rel, count):
@@ -133,8 +142,7 @@ def _reverse_sql(rel, count):
     these run once per relation and request, and peewee's SQL builder costs more than the
     query itself for a small page."""
     child = rel.child
-    cols = [rel.fk] + ([child.key, child.value] if rel.item is None
-                       else [getattr(child, rel.item)])
+    cols = [rel.fk] + _reverse_items(rel)
     param = DB.obj.param
     sql = 'SELECT {} FROM "{}" WHERE "{}" IN ({}) AND "deleted" IS NULL'.format(
         ', '.join('"{}"'.format(c.column_name) for c in cols),
@@ -151,19 +159,86 @@ def _reverse_rows(obj, rel, query, parent_keys):
         return [tuple(conv(v) for conv, v in zip(converters, row)) for row in cursor]
     # a large page: let the database find the parents again rather than bind every key
     child = rel.child
-    cols = (rel.fk, child.key, child.value) if rel.item is None else (
-        rel.fk, getattr(child, rel.item))
-    return list(child.select(*cols)
+    return list(child.select(rel.fk, *_reverse_items(rel))
                 .where(rel.fk.in_(_pk_subquery(obj, query)) & child.deleted.is_null())
                 .tuples())
 
 
+def _ddl_type(field):
+    """The SQL type of ``field``'s values (an auto id's, not its SERIAL column type)."""
+    if isinstance(field, peewee.BigAutoField):
+        return 'BIGINT'
+    if isinstance(field, peewee.AutoField):
+        return 'INTEGER'
+    ctx = DB.obj.get_sql_context()
+    return ctx.sql(field.ddl_datatype(ctx)).query()[0]
+
+
+_UNIONS = {}
+
+
+def _union_plan(obj):
+    """Every reverse relation of ``obj`` as one branch of a ``UNION ALL``, built once per
+    object and database family: (SQL of each branch with ``{}`` for its key list, and per
+    branch the converters and result positions of its foreign key and items).
+
+    A branch's item columns go into the result columns of their own SQL type (the others of
+    that branch are typed NULLs), so the union is well typed on PostgreSQL and every value
+    comes back as the driver returns it from a query of that relation alone."""
+    plan_key = (obj.name, family_of(DB.obj))
+    if plan_key not in _UNIONS:
+        branches = [[rel.fk] + _reverse_items(rel) for rel in obj.reverse]
+        slots = []
+        for cols in branches:
+            types = [_ddl_type(c) for c in cols[1:]]
+            for kind in set(types):
+                while types.count(kind) > sum(1 for k, _ in slots if k == kind):
+                    slots.append((kind, sum(1 for k, _ in slots if k == kind)))
+        parts, layout = [], []
+        for index, (rel, cols) in enumerate(zip(obj.reverse, branches)):
+            placed, seen = {}, defaultdict(int)
+            for col in cols[1:]:
+                kind = _ddl_type(col)
+                placed[kind, seen[kind]] = col
+                seen[kind] += 1
+            exprs = ['"{}"'.format(placed[s].column_name) if s in placed
+                     else 'CAST(NULL AS {})'.format(s[0]) for s in slots]
+            parts.append('SELECT {}, "{}", {} FROM "{}" WHERE "{}" IN ({{}}) AND "deleted" IS '
+                         'NULL'.format(index, rel.fk.column_name, ', '.join(exprs),
+                                       rel.child._meta.table_name,  # pylint: disable=protected-access
+                                       rel.fk.column_name))
+            layout.append((rel, [c.python_value for c in cols],
+                           [1] + [2 + slots.index(s) for s in placed]))
+        _UNIONS[plan_key] = (parts, layout)
+    return _UNIONS[plan_key]
+
+
+def _reverse_union(obj, parent_keys):
+    """{relation name: {parent key: [rows]}} of every reverse relation in one statement."""
+    parts, layout = _union_plan(obj)
+    marks = ', '.join([DB.obj.param] * len(parent_keys))
+    keys = [obj.pk_fields[0].db_value(k) for k in parent_keys]
+    cursor = DB.obj.execute_sql(' UNION ALL '.join(p.format(marks) for p in parts),
+                                keys * len(parts))
+    found = {rel.name: [] for rel in obj.reverse}
+    for row in cursor:
+        rel, converters, positions = layout[row[0]]
+        found[rel.name].append(tuple(conv(row[i]) for conv, i in zip(converters, positions)))
+    return found
+
+
 def _reverse_lists(obj, query, parent_keys):
-    """{relation name: {parent key: [items]}}: one statement per reverse relation."""
+    """{relation name: {parent key: [items]}}: all reverse relations in one statement for a
+    small page of an object with :data:`UNION_FROM` or more (a round trip per relation was
+    most of a one-row GET), else one statement per relation."""
     found = {}
+    union = None
+    if len(obj.reverse) >= UNION_FROM and len(parent_keys) * len(obj.reverse) <= LITERAL_KEYS:
+        union = _reverse_union(obj, parent_keys)
     for rel in obj.reverse:
         groups = defaultdict(list)
-        for row in _reverse_rows(obj, rel, query, parent_keys):
+        for row in (union[rel.name] if union is not None
+                    else _reverse_rows(obj, rel, query, parent_keys)):
             if rel.item is None:
                 groups[row[0]].append({'key_id': row[1], 'value_id': row[2]})
             else:

@@ -13,7 +13,7 @@ from pacifica.common.errors import TooLarge
 from ..events import Event
 from ..orm import DB, Relationships, utc_now
 from . import InputError, NotFound
-from .coerce import coerce
+from .coerce import coercer
 
 DUPLICATE_MESSAGE = ('Could not insert records [ID: {}] due to duplicated ID values. '
                      'Remove or change the duplicated id values')
@@ -60,13 +60,13 @@ def _field(obj, name):
 
 class _Plan:
     """What PUT and POST do with the fields of one object type, worked out once: the body
-    keys read (key, field name, field, lower-cased?) and, for PUT, how each column of a new
+    keys read (key, field name, its coercer, lower-cased?) and, for PUT, how each column of a new
     row is filled when the body does not give it."""
 
     AUTO, CALL, VALUE, REQUIRED = range(4)
 
     def __init__(self, obj):
-        self.reads = tuple((key, name, _field(obj, name), name in obj.lower)
+        self.reads = tuple((key, name, coercer(_field(obj, name)), name in obj.lower)
                            for key, name in _body_keys(obj).items())
         self.null_id_is_auto = isinstance(obj.fields.get('id'), peewee.AutoField)
         fills = []
@@ -96,9 +96,9 @@ def _plan(obj):
 def _values(obj, item):
     """The recognised keys of one body object, coerced; unknown keys are ignored (spec)."""
     values = {}
-    for key, name, field, lower in _plan(obj).reads:
+    for key, name, convert, lower in _plan(obj).reads:
         if key in item:
-            value = coerce(key, field, item[key], 'body')
+            value = convert(key, item[key])
             if lower and isinstance(value, str):
                 value = value.lower()
             values[name] = value
