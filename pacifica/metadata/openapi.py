@@ -168,7 +168,7 @@ FILTERS = {'name': 'filters', 'in': 'query', 'style': 'form', 'explode': True,
            'schema': {'type': 'object', 'additionalProperties': {'type': 'string'}}}
 
 
-def _request_body(resource, method, schema):
+def _request_body(resource, schema):
     config = getattr(resource, '_cp_config', {})
     if not config.get('tools.metadata_json_in.on', True):
         return {'required': True, 'content': {media: {'schema': schema}
@@ -196,7 +196,7 @@ def endpoint_operations(path, resource, methods):
         if resource.filters:
             op['parameters'].append(FILTERS)
         if method in ('POST', 'PUT'):
-            op['requestBody'] = _request_body(resource, method, resource.bodies[method])
+            op['requestBody'] = _request_body(resource, resource.bodies[method])
             op['responses'].update(oa.errors(411, 413, 415))
         found[method.lower()] = op
         if method == 'GET':

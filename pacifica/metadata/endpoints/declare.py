@@ -14,7 +14,7 @@ schema).
 """
 from pacifica.common.openapi import query_param
 
-from ..columns import field_schema
+from ..columns import DATE, DATETIME, field_schema
 from ..orm import Instruments, Projects, Users
 from ..queries.blocks import MAX_TERMS
 from ..queries.transactions import MAX_ID_DIGITS
@@ -88,9 +88,9 @@ def ref(name):
 STRING = {'type': 'string'}
 INTEGER = {'type': 'integer'}
 BOOLEAN = {'type': 'boolean'}
-ISO = {'type': 'string', 'pattern': '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+$'}
+ISO = DATETIME
 ISO_OR_NULL = dict(ISO, type=['string', 'null'])
-DAY = {'type': 'string', 'pattern': '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'}
+DAY = DATE
 DAY_OR_DASHES = {'type': 'string', 'pattern': '^([0-9]{4}-[0-9]{2}-[0-9]{2}|---)$'}
 SECONDS = {'type': 'string', 'pattern': '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$'}
 SUCCESS = record({'status': {'const': 'success'}})
@@ -202,7 +202,6 @@ FILE_DETAILS = array(record({'file_id': INTEGER, 'relative_local_path': STRING,
                              'file_size_bytes': INTEGER, 'hashtype': STRING,
                              'hashsum': STRING}))
 EARLIEST_LATEST = record({'earliest': SECONDS, 'latest': SECONDS})
-ID_LIST = {'type': 'array', 'items': {'type': 'integer'}}
 OBJECT_INFO = {
     'anyOf': [
         array(STRING),
