@@ -96,6 +96,19 @@ def value(scrape, name, **labels):
     return scrape.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def settled(url, name, expected, **labels):
+    """A scrape of ``url`` once the sample reaches ``expected``, or the last one after 5 s:
+    a request is counted a moment after its client has the answer (the server counts at
+    the end of the request, after the response left), so a scrape right after it can be
+    one short. The caller still compares exactly."""
+    deadline = time.monotonic() + 5
+    scrape = samples(url)
+    while value(scrape, name, **labels) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+        scrape = samples(url)
+    return scrape
+
+
 # -- readiness ---------------------------------------------------------------------------------
 @pytest.mark.parametrize('service', sorted(PORTS))
 def test_every_service_is_ready_and_says_what_it_checked(suite, service):
@@ -259,7 +272,8 @@ def test_every_service_counts_its_requests_by_route(suite, service):
                    method='GET', status='200')
     for _ in range(3):
         requests.get(suite[service] + '/', timeout=5)
-    scrape = samples(suite[service])
+    scrape = settled(suite[service], 'pacifica_http_requests_total', before + 3, route='/',
+                     method='GET', status='200')
     assert value(scrape, 'pacifica_http_requests_total', route='/', method='GET',
                  status='200') == before + 3
     assert value(scrape, 'pacifica_http_request_duration_seconds_count', route='/',
@@ -274,7 +288,7 @@ def test_uniqueid_counts_ids_and_keeps_labels_bounded(suite):
         requests.get(url + '/getid?range=1&mode=m{}'.format(number), timeout=5)
     for number in range(20):   # so are ids in the path: folded into one route
         requests.get(url + '/getid/{}'.format(number), timeout=5)
-    scrape = samples(url)
+    scrape = settled(url, 'pacifica_uniqueid_ids_allocated_total', before + 7, mode='opsmode')
     assert value(scrape, 'pacifica_uniqueid_ids_allocated_total', mode='opsmode') == before + 7
     modes = {dict(labels)['mode'] for (name, labels) in scrape
              if name == 'pacifica_uniqueid_ids_allocated_total'}
@@ -290,8 +304,9 @@ def test_metadata_counts_objects_written(suite):
                    action='insert')
     resp = requests.put(url + '/keys', json=[{'key': 'ops-a'}, {'key': 'ops-b'}], timeout=5)
     assert resp.status_code == 200, resp.text
-    after = value(samples(url), 'pacifica_metadata_objects_written_total', object='keys',
-                  action='insert')
+    after = value(settled(url, 'pacifica_metadata_objects_written_total', before + 2,
+                          object='keys', action='insert'),
+                  'pacifica_metadata_objects_written_total', object='keys', action='insert')
     assert after == before + 2
 
 
