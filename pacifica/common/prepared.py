@@ -1,0 +1,182 @@
+"""Server-side prepared statements on PostgreSQL, for statements a service runs over and over.
+
+psycopg2 sends every statement as text, so PostgreSQL parses and plans it each time; for the
+one-row reads of the metadata service planning cost more than running the query. On
+PostgreSQL :func:`execute` turns a statement into ``PREPARE`` (the first time a connection
+sees its SQL) and ``EXECUTE`` (every time after); elsewhere it is ``execute_sql`` as before
+(sqlite3 caches its compiled statements itself).
+
+- The first use sends ``PREPARE ...; EXECUTE ...`` as one message: no extra round trip.
+- What a connection has prepared is kept with that connection object (a weak key): a
+  connection the pool closes takes its statements with it, one it hands out again keeps them.
+- Each connection prepares at most :data:`MAX_STATEMENTS`; the next one first drops them all
+  (``DEALLOCATE ALL``, in the same message), so SQL that varies (IN lists of every length)
+  cannot grow the server's memory without bound.
+- A failed first use leaves it unknown whether the name exists on the server, so that name is
+  never used again (it counts towards the bound until the next ``DEALLOCATE ALL``).
+- A statement the database can only prepare with types it cannot infer is run as plain SQL
+  from then on.
+- A prepared statement whose tables changed under it ("cached plan must not change result
+  type", after a migration or a test that recreates a table) or that the server no longer
+  knows (someone ran ``DISCARD ALL``) is prepared again and run once more, when no
+  transaction is open (inside one the error has aborted it; it is raised, and the statement
+  is prepared afresh next time).
+
+Use it for statements whose SQL text repeats with different parameters (peewee's queries do:
+values are always bound). Each call is logged and passed to peewee's query hooks once, with
+the original SQL, exactly like ``execute_sql``, so statement counts keep their meaning.
+"""
+import re
+import threading
+import time
+import weakref
+
+from .database import peewee
+
+MAX_STATEMENTS = 200
+PREFIX = 'pacifica_'
+
+_PLACEHOLDER = re.compile(r'%[%s]')
+# SQLSTATEs after which a statement is run as plain SQL (its parameters' types cannot be
+# told without their values), or prepared again (the server lost or outgrew the old plan).
+_UNPREPARABLE = ('42P18', '42P08', '42725')
+_STALE = ('0A000', '26000')
+
+
+class _Statements:
+    """What one connection has prepared: {sql: name}, the statements run plain, how many
+    names were used since the last ``DEALLOCATE ALL``, and the last name's number."""
+
+    __slots__ = ('names', 'plain', 'used', 'serial')
+
+    def __init__(self):
+        self.names = {}
+        self.plain = set()
+        self.used = 0
+        self.serial = 0   # names are never reused, whatever the server still holds
+
+
+_BY_CONNECTION = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+
+
+def _statements(conn):
+    state = _BY_CONNECTION.get(conn)
+    if state is None:
+        with _GUARD:
+            state = _BY_CONNECTION.setdefault(conn, _Statements())
+    return state
+
+
+def _numbered(sql):
+    """``sql`` with psycopg2's ``%s`` placeholders as ``$1, $2, ...`` (``%%`` kept: the text
+    still goes through psycopg2's formatting, with the EXECUTE's parameters)."""
+    count = 0
+
+    def number(match):
+        nonlocal count
+        if match.group() == '%%':
+            return '%%'
+        count += 1
+        return '${}'.format(count)
+    return _PLACEHOLDER.sub(number, sql), count
+
+
+def _execute_text(name, count):
+    if not count:
+        return 'EXECUTE ' + name
+    return 'EXECUTE {} ({})'.format(name, ', '.join(['%s'] * count))
+
+
+def _idle(db, conn):
+    return db._adapter.txn_status(conn) == db._adapter.txn_idle  # pylint: disable=protected-access
+
+
+def _run_plain(cursor, state, sql, params):
+    if len(state.plain) >= MAX_STATEMENTS:
+        state.plain.clear()
+    state.plain.add(sql)
+    cursor.execute(sql, params)
+
+
+def _prepare_and_run(cursor, state, sql, params):
+    numbered, count = _numbered(sql)
+    if count != len(params):   # not a statement of psycopg2 placeholders only
+        _run_plain(cursor, state, sql, params)
+        return
+    head = ''
+    if state.used >= MAX_STATEMENTS:
+        head = 'DEALLOCATE ALL; '
+        state.names.clear()
+        state.used = 0
+    state.used += 1
+    state.serial += 1
+    name = '{}{}'.format(PREFIX, state.serial)
+    cursor.execute('{}PREPARE {} AS {}; {}'.format(head, name, numbered,
+                                                  _execute_text(name, count)), params)
+    state.names[sql] = name
+
+
+def _run(db, cursor, conn, sql, params):
+    state = _statements(conn)
+    if sql in state.plain:
+        cursor.execute(sql, params)
+        return
+    name = state.names.get(sql)
+    if name is not None:
+        try:
+            cursor.execute(_execute_text(name, len(params)), params)
+            return
+        except peewee.psycopg2.Error as exc:
+            if exc.pgcode not in _STALE:
+                raise
+            del state.names[sql]
+            if not _idle(db, conn):
+                raise
+    try:
+        _prepare_and_run(cursor, state, sql, params)
+    except peewee.psycopg2.Error as exc:
+        if exc.pgcode not in _UNPREPARABLE:
+            raise
+        if not _idle(db, conn):
+            state.plain.add(sql)
+            raise
+        _run_plain(cursor, state, sql, params)
+
+
+def execute(database, sql, params=()):
+    """Run ``sql`` with ``params`` like ``database.execute_sql`` and return the cursor; on
+    PostgreSQL as a prepared statement of the connection in use (see the module)."""
+    db = getattr(database, 'obj', database)
+    if not isinstance(db, peewee.PostgresqlDatabase) or isinstance(params, dict):
+        return db.execute_sql(sql, params)
+    params = tuple(params or ())
+    db._log_query(sql, params)  # pylint: disable=protected-access
+    start = time.perf_counter() if db.query_hooks else None
+    try:
+        with peewee.__exception_wrapper__:
+            cursor = db.cursor()
+            _run(db, cursor, db.connection(), sql, params)
+    except Exception as exc:
+        if start is not None:
+            db._notify_hooks(sql, params, start, exc)  # pylint: disable=protected-access
+        raise
+    if start is not None:
+        db._notify_hooks(sql, params, start, None)  # pylint: disable=protected-access
+    return cursor
+
+
+def execute_query(database, query):
+    """:func:`execute` of a peewee query (``database.execute(query)``, prepared)."""
+    db = getattr(database, 'obj', database)
+    sql, params = db.get_sql_context().sql(query).query()
+    return execute(db, sql, params)
+
+
+def prepared_count(database):
+    """How many statements the connection in use has prepared (for tests and diagnostics)."""
+    db = getattr(database, 'obj', database)
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        return 0
+    state = _BY_CONNECTION.get(db.connection())
+    return len(state.names) if state is not None else 0
