@@ -414,9 +414,18 @@ def request_tool(database, name):
     import cherrypy  # pylint: disable=import-outside-toplevel
 
     def give_back():
-        if not database.is_closed():
+        if database.is_closed():
+            return
+        try:
             if database.in_transaction():
+                # A transaction block still open here (a generator holding peewee's
+                # atomic() that the server has not closed yet): end it, and forget it, or
+                # close() refuses and the thread keeps the connection.
+                LOGGER.warning('a request ended with its transaction open: rolled back')
                 database.rollback()
+        finally:
+            while database.in_transaction():
+                database.pop_transaction()
             database.close()
 
     tool = cherrypy.Tool('on_end_request', give_back, name=name)

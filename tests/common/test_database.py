@@ -169,3 +169,23 @@ def test_a_permanent_failure_is_not_retried(tmp_path):
     with pytest.raises(database.ConnectError, match='not retried'):
         database.connect_with_retry(db, 10, 20, sleep=sleeps.append)
     assert sleeps == []
+
+
+def test_the_request_tool_gives_back_a_connection_left_in_a_transaction(db_url):
+    """A request that ends inside peewee's atomic() (a generator not closed yet): the tool
+    rolls it back and returns the connection to the pool, instead of raising 'Attempting to
+    close database while transaction is open' and leaving the thread holding it."""
+    db = database.open_database(db_url)
+    tool = database.request_tool(db, 'test_give_back')
+    db.connect()
+    db.execute_sql('CREATE TABLE "kept" ("a" INTEGER)')
+    block = db.atomic()
+    block.__enter__()   # pylint: disable=unnecessary-dunder-call
+    db.execute_sql('INSERT INTO "kept" VALUES (1)')
+    tool.callable()
+    assert db.is_closed() and not db.in_transaction()
+    assert not db._in_use  # pylint: disable=protected-access
+    with db.connection_context():
+        assert db.execute_sql('SELECT count(*) FROM "kept"').fetchone()[0] == 0
+        db.execute_sql('DROP TABLE "kept"')
+    db.close_all()
