@@ -4,8 +4,10 @@ Every function validates first, then does its database work in ONE transaction, 
 an :class:`events.Event` (or None) for the caller to publish *after* the commit. Nothing is
 half-written: a bad element, a missing FK target or a constraint violation rolls back all.
 """
+import operator
 import uuid
 from collections import defaultdict
+from itertools import chain
 
 from pacifica.common.database import family_of, peewee
 from pacifica.common.errors import TooLarge
@@ -13,7 +15,7 @@ from pacifica.common.errors import TooLarge
 from ..events import Event
 from ..orm import DB, Relationships, utc_now
 from . import InputError, NotFound
-from .coerce import coercer
+from .coerce import column_coercer, coercer, iso_column, target_field
 
 DUPLICATE_MESSAGE = ('Could not insert records [ID: {}] due to duplicated ID values. '
                      'Remove or change the duplicated id values')
@@ -68,6 +70,11 @@ class _Plan:
     def __init__(self, obj):
         self.reads = tuple((key, name, coercer(_field(obj, name)), name in obj.lower)
                            for key, name in _body_keys(obj).items())
+        # the same, a column at a time (and which are times, bound as text on SQLite)
+        self.columns = tuple((key, name, column_coercer(_field(obj, name)), lower,
+                              isinstance(_field(obj, name), peewee.DateTimeField))
+                             for key, name, _, lower in self.reads)
+        self.by_row = 'relationship' in obj.fields   # rule R: names are looked up per row
         self.null_id_is_auto = isinstance(obj.fields.get('id'), peewee.AutoField)
         fills = []
         for name, field in obj.fields.items():
@@ -132,13 +139,17 @@ def _resolve_names(values_list, names):
             values['relationship'] = found[ref[1]]
 
 
-def _check_references(obj, values_list):
+def _check_references(obj, columns):
     """D9: every FK value must name an existing row (soft-deleted targets are accepted, as
-    upstream). One query per FK field and request, not per row (D23)."""
+    upstream). One query per FK field and request, not per row (D23). ``columns``: dicts of
+    field name -> values (the columns of a batch of rows)."""
     for name, field in obj.fields.items():
         if not isinstance(field, peewee.ForeignKeyField):
             continue
-        wanted = {values[name] for values in values_list if values.get(name) is not None}
+        wanted = set()
+        for values in columns:
+            wanted.update(values.get(name, ()))
+        wanted.discard(None)
         if not wanted:
             continue
         found = present(field.rel_model, field.rel_field, wanted)
@@ -187,16 +198,18 @@ def present(model, field, wanted):
     return present
 
 
-def _check_new_ids(obj, rows):
-    """D7: an explicit id already used (live or soft-deleted) or repeated in the batch."""
-    ids = [row['id'] for row in rows if 'id' in row]
+def _check_new_ids(obj, ids):
+    """D7: an explicit id (``ids``, in row order) already used (live or soft-deleted) or
+    repeated in the batch."""
     if not ids:
         return ids
-    seen, repeated = set(), []
-    for value in ids:
-        if value in seen and value not in repeated:
-            repeated.append(value)
-        seen.add(value)
+    seen, repeated = set(ids), []
+    if len(seen) < len(ids):
+        seen = set()
+        for value in ids:
+            if value in seen and value not in repeated:
+                repeated.append(value)
+            seen.add(value)
     taken = present(obj.model, obj.fields['id'], seen)
     clash = [v for v in ids if v in taken or v in repeated]
     if clash:
@@ -242,7 +255,9 @@ def _to_db(field, sqlite):
     """The conversion a column's values need before binding: None when they go as they are
     (the row holds coerced values and defaults of the column's type); ``_AS_TEXT`` for a
     datetime on SQLite, which stores ``str(value)``, the text its driver's own adapter
-    (``isoformat(' ')``) would make, without a Python call per value."""
+    (``isoformat(' ')``) would make, without a Python call per value. A foreign key binds
+    its values as its target key does (they are never model instances here)."""
+    field = target_field(field)
     if type(field).db_value is peewee.Field.db_value and type(field).adapt in _CASTS:
         return _AS_TEXT if sqlite and isinstance(field, peewee.DateTimeField) else None
     return field.db_value
@@ -259,55 +274,138 @@ def _as_text(column):
     return texts
 
 
-def _params(chunk, columns, convs):
-    """The bind parameters of ``chunk``, row by row, converted a column at a time."""
-    values = []
-    for name, conv in zip(columns, convs):
-        column = [row[name] for row in chunk]
-        if conv is _AS_TEXT:
-            column = _as_text(column)
-        elif conv is not None:
-            column = [conv(v) for v in column]
-        values.append(column)
-    return [value for row in zip(*values) for value in row]
+class _Batch:
+    """New rows of one object that give the same columns, column by column: ``columns``
+    maps each field name to its values, one a row. The columns named in ``bound`` already
+    hold what the driver binds (SQLite's text of a time); the others hold coerced values."""
+
+    def __init__(self, columns, bound=frozenset()):
+        self.columns = columns
+        self.bound = bound
+        self.count = len(next(iter(columns.values())))
 
 
-def insert_rows(obj, rows, keys=True):
-    """One multi-row INSERT per group of ``rows`` (dicts of coerced values by field name)
-    with the same columns, and per SQL_VARIABLES chunk; returns the primary keys in row
-    order, in their JSON form (``keys=False``: nothing, and no RETURNING)."""
-    want = keys
-    meta = obj.model._meta  # pylint: disable=protected-access
+def _batches(rows):
+    """``rows`` (dicts of coerced values by field name) as batches, one per set of columns."""
     groups = defaultdict(list)
     for row in rows:
         groups[tuple(row)].append(row)
-    # PostgreSQL always has RETURNING; SQLite since 3.35. Older SQLite numbers the rows of
-    # one INSERT consecutively up to lastrowid (the write lock is held), which gives the ids.
+    return [_Batch({name: [row[name] for row in group] for name in names})
+            for names, group in groups.items()]
+
+
+_MISSING = object()
+
+
+def _column(items, key):
+    """``item[key]`` of every item; _MISSING where an item has no ``key``."""
+    try:
+        return list(map(operator.itemgetter(key), items))
+    except KeyError:
+        return [item.get(key, _MISSING) for item in items]
+
+
+def _as_batch(obj, items, now, sqlite):
+    """The new rows of a PUT built a column at a time, as one batch, when every item gives
+    the same keys and no rule needs the rows one by one; else None, and :func:`_new_row`
+    builds them row by row. So does any batch with a value that does not fit: the row path
+    raises the error of the first bad item, whatever column it is in."""
+    plan = _plan(obj)
+    if plan.by_row:
+        return None
+    count = len(items)
+    given, bound = {}, set()
+    try:
+        for key, name, convert, lower, is_time in plan.columns:
+            values = _column(items, key)
+            absent = values.count(_MISSING)
+            if absent == count:
+                continue
+            if absent or key == '_id' and plan.null_id_is_auto and None in values:
+                return None   # rows with different columns
+            found = iso_column(values) if sqlite and is_time else None
+            if found is not None:
+                given[name] = found[1]
+                bound.add(name)
+                continue
+            values = convert(key, values)
+            if lower:
+                values = [v.lower() if isinstance(v, str) else v for v in values]
+            given[name] = values
+    except InputError:
+        return None
+    columns = {name: given[name] if name in given else [default] * count
+               for name, default in (('created', now), ('updated', now), ('deleted', None))}
+    for name, how, default in plan.fills:
+        if name in given:
+            columns[name] = given[name]
+        elif how == _Plan.VALUE:
+            columns[name] = [default] * count
+        elif how == _Plan.CALL:
+            columns[name] = [default() for _ in range(count)]
+        elif how == _Plan.REQUIRED:
+            return None
+    return _Batch(columns, bound)
+
+
+def insert_rows(obj, rows, keys=True):
+    """Insert ``rows`` (dicts of coerced values by field name): :func:`insert_batches` of
+    their batches."""
+    return insert_batches(obj, _batches(rows), keys)
+
+
+def insert_batches(obj, batches, keys=True):
+    """One multi-row INSERT per batch and per SQL_VARIABLES chunk of it; returns the primary
+    keys in row order, in their JSON form (``keys=False``: nothing). RETURNING only for
+    rows whose key the sequence picks: the others' keys are the values written."""
+    meta = obj.model._meta  # pylint: disable=protected-access
     family = family_of(DB.obj)
     sqlite = family == 'sqlite'
-    returning = want and (family == 'postgresql' or
-                          bool(getattr(DB.obj, 'returning_clause', False)))
-    keys = []
     pk_names = [f.name for f in obj.pk_fields]
-    for columns, group in groups.items():
-        to_db = [_to_db(meta.fields[name], sqlite) for name in columns]
-        size = max(1, SQL_VARIABLES // len(columns))
-        for chunk in _chunks(group, size):
-            cursor = DB.obj.execute_sql(_insert_sql(obj, columns, len(chunk), returning),
-                                        _params(chunk, columns, to_db))
+    found = []
+    for batch in batches:
+        names = tuple(batch.columns)
+        known = all(name in batch.columns for name in pk_names)
+        # PostgreSQL always has RETURNING; SQLite since 3.35. Older SQLite numbers the rows
+        # of one INSERT consecutively up to lastrowid (the write lock is held).
+        returning = keys and not known and (
+            family == 'postgresql' or bool(getattr(DB.obj, 'returning_clause', False)))
+        params = [_bound(meta.fields[name], batch.columns[name], sqlite)
+                  if name not in batch.bound else batch.columns[name] for name in names]
+        size = max(1, SQL_VARIABLES // len(names))
+        for start in range(0, batch.count, size):
+            chunk = [values[start:start + size] for values in params]
+            count = len(chunk[0])
+            cursor = DB.obj.execute_sql(_insert_sql(obj, names, count, returning),
+                                        list(chain.from_iterable(zip(*chunk))))
             if returning:
-                keys.extend(_key_json({f.name: f.python_value(v)
-                                       for f, v in zip(obj.pk_fields, key)})
-                            for key in cursor.fetchall())
-                continue
-            if not want:
-                continue
-            last = cursor.lastrowid
-            for offset, row in enumerate(chunk):
-                if 'id' in pk_names and 'id' not in row:
-                    row = dict(row, id=last - len(chunk) + 1 + offset)
-                keys.append(_key_json({name: row[name] for name in pk_names}))
-    return keys if want else None
+                found.extend(_key_json({f.name: f.python_value(v)
+                                        for f, v in zip(obj.pk_fields, key)})
+                             for key in cursor.fetchall())
+            elif keys and not known:   # the one key an AUTO id
+                last = cursor.lastrowid
+                found.extend({'id': number} for number in range(last - count + 1, last + 1))
+        if keys and known:
+            found.extend(_known_keys(obj, batch.columns))
+    return found if keys else None
+
+
+def _bound(field, values, sqlite):
+    """``values`` of ``field`` as the driver binds them."""
+    conv = _to_db(field, sqlite)
+    if conv is None or values.count(None) == len(values):
+        return values
+    if conv is _AS_TEXT:
+        return _as_text(values)
+    return [conv(v) for v in values]
+
+
+def _known_keys(obj, columns):
+    """The JSON keys of rows whose primary key values are all in ``columns``."""
+    names = [f.name for f in obj.pk_fields]
+    if len(names) == 1 and not isinstance(target_field(obj.pk_fields[0]), peewee.UUIDField):
+        return [{names[0]: value} for value in columns[names[0]]]
+    return [_key_json(dict(zip(names, key))) for key in zip(*(columns[n] for n in names))]
 
 
 def create(obj, body):
@@ -328,26 +426,38 @@ def create(obj, body):
                              'at [{}]'.format(type(item).__name__ if item is not None
                                               else 'null', index))
     now = utc_now()
+    batch = _as_batch(obj, items, now, family_of(DB.obj) == 'sqlite')
     names = set()
     rows = items
-    for index, item in enumerate(items):
-        # in place: each body object is released as its row replaces it, so a large PUT
-        # holds one copy of its data, not two
-        rows[index] = _new_row(obj, item, now, names)
+    if batch is None:
+        for index, item in enumerate(items):
+            # in place: each body object is released as its row replaces it, so a large PUT
+            # holds one copy of its data, not two
+            rows[index] = _new_row(obj, item, now, names)
+    else:
+        rows.clear()   # the batch holds the values: release the body objects
     try:
         with transaction():
-            _resolve_names(rows, names)
-            _check_references(obj, rows)
-            explicit = _check_new_ids(obj, rows)
+            if batch is None:
+                _resolve_names(rows, names)
+                given = _batches([row for row in rows if 'id' in row])
+                generated = _batches([row for row in rows if 'id' not in row])
+                ids = [row['id'] for row in rows if 'id' in row]
+                rows.clear()   # the batches hold the values now
+            else:
+                given, generated = ([batch], []) if 'id' in batch.columns else ([], [batch])
+                ids = batch.columns.get('id', [])
+            _check_references(obj, [b.columns for b in given + generated])
+            explicit = _check_new_ids(obj, ids)
             # explicit ids first, then the sequence moves past them (D6), then the rest:
             # so a generated id can never collide with an explicit one of the same batch
             try:
-                inserted = insert_rows(obj, [row for row in rows if 'id' in row])
+                inserted = insert_batches(obj, given)
                 if explicit and family_of(DB.obj) == 'postgresql' and isinstance(
                         obj.fields['id'], peewee.AutoField):
                     _advance_sequence(obj)
-                inserted += insert_rows(obj, [row for row in rows if 'id' not in row])
-                rows.clear()   # the event needs only the keys: free the rows before the commit
+                inserted += insert_batches(obj, generated)
+                given = generated = batch = None   # the event needs only the keys
             except peewee.IntegrityError as exc:
                 text = str(exc)
                 if explicit and ('"{}_pkey"'.format(obj.table) in text or
@@ -396,7 +506,7 @@ def update(obj, query, body):
             if not selected:
                 raise NotFound(NOTHING_SELECTED)
             _refuse_key_change(obj, values, selected)
-            _check_references(obj, [values])
+            _check_references(obj, [{name: [value] for name, value in values.items()}])
             if values:
                 fields = {getattr(obj.model, name): value for name, value in values.items()}
                 obj.model.update(fields).where(query.where).execute()
