@@ -9,6 +9,9 @@ sees its SQL) and ``EXECUTE`` (every time after); elsewhere it is ``execute_sql`
 - The first use sends ``PREPARE ...; EXECUTE ...`` as one message: no extra round trip.
 - What a connection has prepared is kept with that connection object (a weak key): a
   connection the pool closes takes its statements with it, one it hands out again keeps them.
+- Parameters are declared with the type psycopg2 gives their value in plain SQL (an int is a
+  ``bigint``, a datetime a ``timestamp``, a string is left to the context), so a statement
+  means what it meant unprepared.
 - Each connection prepares at most :data:`MAX_STATEMENTS`; the next one first drops them all
   (``DEALLOCATE ALL``, in the same message), so SQL that varies (IN lists of every length)
   cannot grow the server's memory without bound.
@@ -26,9 +29,12 @@ Use it for statements whose SQL text repeats with different parameters (peewee's
 values are always bound). Each call is logged and passed to peewee's query hooks once, with
 the original SQL, exactly like ``execute_sql``, so statement counts keep their meaning.
 """
+import datetime
+import decimal
 import re
 import threading
 import time
+import uuid
 import weakref
 
 from .database import peewee
@@ -44,7 +50,8 @@ _STALE = ('0A000', '26000')
 
 
 class _Statements:
-    """What one connection has prepared: {sql: name}, the statements run plain, how many
+    """What one connection has prepared: {(sql, parameter types): name}, the statements run
+    plain, how many
     names were used since the last ``DEALLOCATE ALL``, and the last name's number."""
 
     __slots__ = ('names', 'plain', 'used', 'serial')
@@ -92,17 +99,35 @@ def _idle(db, conn):
     return db._adapter.txn_status(conn) == db._adapter.txn_idle  # pylint: disable=protected-access
 
 
-def _run_plain(cursor, state, sql, params):
+# The declared type of a parameter, from its Python type as psycopg2 writes it into plain SQL
+# (an int as a number, a datetime as '...'::timestamp): the statement then means what the
+# plain one meant. Left to inference, a parameter takes its column's type, and a value that
+# does not fit that type (2147483648 against an INTEGER column: no row) became an error.
+_TYPES = {bool: 'boolean', float: 'numeric', decimal.Decimal: 'numeric',
+          datetime.date: 'date', datetime.time: 'time', uuid.UUID: 'uuid', bytes: 'bytea'}
+_BIGINT = range(-2 ** 63, 2 ** 63)
+
+
+def _type(value):
+    kind = type(value)
+    if kind is int:
+        return 'bigint' if value in _BIGINT else 'numeric'
+    if kind is datetime.datetime:
+        return 'timestamp' if value.tzinfo is None else 'timestamptz'
+    return _TYPES.get(kind, 'unknown')   # str, None, ...: as in plain SQL, from the context
+
+
+def _run_plain(cursor, state, key, params):
     if len(state.plain) >= MAX_STATEMENTS:
         state.plain.clear()
-    state.plain.add(sql)
-    cursor.execute(sql, params)
+    state.plain.add(key)
+    cursor.execute(key[0], params)
 
 
-def _prepare_and_run(cursor, state, sql, params):
-    numbered, count = _numbered(sql)
+def _prepare_and_run(cursor, state, key, params):
+    numbered, count = _numbered(key[0])
     if count != len(params):   # not a statement of psycopg2 placeholders only
-        _run_plain(cursor, state, sql, params)
+        _run_plain(cursor, state, key, params)
         return
     head = ''
     if state.used >= MAX_STATEMENTS:
@@ -112,17 +137,19 @@ def _prepare_and_run(cursor, state, sql, params):
     state.used += 1
     state.serial += 1
     name = '{}{}'.format(PREFIX, state.serial)
-    cursor.execute('{}PREPARE {} AS {}; {}'.format(head, name, numbered,
-                                                  _execute_text(name, count)), params)
-    state.names[sql] = name
+    types = ' ({})'.format(', '.join(key[1])) if count else ''
+    cursor.execute('{}PREPARE {}{} AS {}; {}'.format(head, name, types, numbered,
+                                                    _execute_text(name, count)), params)
+    state.names[key] = name
 
 
 def _run(db, cursor, conn, sql, params):
     state = _statements(conn)
-    if sql in state.plain:
+    key = (sql, tuple(_type(value) for value in params))
+    if key in state.plain:
         cursor.execute(sql, params)
         return
-    name = state.names.get(sql)
+    name = state.names.get(key)
     if name is not None:
         try:
             cursor.execute(_execute_text(name, len(params)), params)
@@ -130,18 +157,18 @@ def _run(db, cursor, conn, sql, params):
         except peewee.psycopg2.Error as exc:
             if exc.pgcode not in _STALE:
                 raise
-            del state.names[sql]
+            del state.names[key]
             if not _idle(db, conn):
                 raise
     try:
-        _prepare_and_run(cursor, state, sql, params)
+        _prepare_and_run(cursor, state, key, params)
     except peewee.psycopg2.Error as exc:
         if exc.pgcode not in _UNPREPARABLE:
             raise
         if not _idle(db, conn):
-            state.plain.add(sql)
+            state.plain.add(key)
             raise
-        _run_plain(cursor, state, sql, params)
+        _run_plain(cursor, state, key, params)
 
 
 def execute(database, sql, params=()):

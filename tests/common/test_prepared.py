@@ -48,6 +48,10 @@ def _postgres_only(db):
     ('SELECT "a" FROM "t" WHERE "a" IN (%s, %s) AND "c" IS NULL', [1, 2]),
     ('SELECT "a" FROM "t" ORDER BY "a" LIMIT %s OFFSET %s', [1, 1]),
     ('SELECT count(*) FROM "t"', []),
+    # values the column's type cannot hold: no row, as in plain SQL (not an error)
+    ('SELECT "a" FROM "t" WHERE "a" = %s OR "a" = %s', [2147483648, 2 ** 40]),
+    ('SELECT "a" FROM "t" WHERE "a" < %s OR "a" = %s', [1.5, 1.5]),
+    ('SELECT "a" FROM "t" WHERE "b" = %s OR "a" = %s', [None, 1]),
 ])
 def test_same_rows_as_execute_sql(db, sql, params):
     sql = _sql(db, sql)
@@ -172,7 +176,14 @@ def test_statements_it_cannot_prepare_run_as_plain_sql(db):
     sql = 'SELECT %s IS NULL, "a" FROM "t" WHERE "a" = 1'
     for value in (None, 3, None):
         assert prepared.execute(db, sql, [value]).fetchall() == [(value is None, 1)]
-    assert _server_names(db) == []
+    assert _server_names(db) == ['pacifica_2']   # with a bigint: prepared; with NULL: plain
+
+
+def test_an_integer_beyond_bigint(db):
+    _postgres_only(db)
+    sql = 'SELECT "a" FROM "t" WHERE "a" = %s OR "a" < %s ORDER BY "a"'
+    for _ in range(2):
+        assert prepared.execute(db, sql, [-2 ** 70, 2 ** 70]).fetchall() == [(1,), (2,)]
 
 
 def test_the_statements_of_a_connection_are_bounded(db, monkeypatch):
