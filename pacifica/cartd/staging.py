@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pacifica.common import metrics
 from pacifica.common.fsutil import fsync_path
 
-from . import bundle, carts, volume
+from . import bundle, carts, directio, volume
 from .archive import ArchiveClient, Terminal, Transient
 from . import lifecycle
 from .orm import Cart, File
@@ -59,6 +59,13 @@ class Stager:
                                               self.chunk_size)
         self.heartbeat_every = min(HEARTBEAT_EVERY, max(0.5, self.redrive_after / 3.0))
         self.syncer = Syncer()
+        self._write_buffer = None
+
+    def write_buffer(self):
+        """This process's buffer for writing downloads (:mod:`.directio`), made once."""
+        if self._write_buffer is None:
+            self._write_buffer = directio.aligned_buffer()
+        return self._write_buffer
 
     # -- carts ------------------------------------------------------------------------------
     def pending_files(self, cart_id):
@@ -279,13 +286,16 @@ class Stager:
         temp = '{}-{}'.format(row.id, uuid.uuid4().hex)
         try:
             fd = volume.open_file(partial_fd, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with os.fdopen(fd, 'wb') as handle:
+            try:
+                handle = directio.DirectWriter(fd, self.write_buffer())
                 self._reserve(handle, status.size, cart.id)
                 self.client.pull(row.archive_id, handle, row.hash_type or 'md5',
                                  row.hash_value or '', status.size,
                                  heartbeat=_Heartbeat(cart.id, self.heartbeat_every))
                 handle.flush()
-                os.utime(handle.fileno(), (status.mtime, status.mtime))
+                os.utime(fd, (status.mtime, status.mtime))
+            finally:
+                os.close(fd)
             os.rename(temp, target[1], src_dir_fd=partial_fd, dst_dir_fd=target[0])
         except OSError as exc:
             _remove_at(partial_fd, temp)
