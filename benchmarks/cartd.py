@@ -6,7 +6,9 @@ Workloads (issue 5): (a) 200 files of 1 MB, (b) one file of 512 MB.
 
 Raw limits measured first:
 * one client GETting and hashing (sha256) the same files straight from the archive interface
-  (the limit the POST-to-ready time is compared with: at most 3x);
+  (the limit the POST-to-ready time is compared with: at most 1.5x, issue 13; each of
+  ``--carts`` carts of the small workload follows a raw GET of its own, and the median ratio
+  is reported);
 * nginx serving the archive directory (Debian's ``nginx`` if it is installed): the archive
   interface's GET of the 512 MB file should reach at least 0.4x of it;
 * ``cat`` of the files (the disk and page cache).
@@ -16,7 +18,8 @@ runs (default 15): at these rates a 512 MB transfer lasts a fraction of a second
 
 Then, for each broker given (default: the embedded filesystem broker, plus RabbitMQ with
 ``--broker pyamqp://...``): cartd + one Celery worker with default settings, a cart of each
-workload, polled like the python downloader (HEAD every 20 ms here, to measure), downloaded
+workload (after a 20-file cart that warms the worker, as 20 GETs warm the raw client's
+connection), polled like the python downloader (HEAD every 20 ms here, to measure), downloaded
 (its throughput should be at least 0.9x of the archive's own GET of the same bytes).
 
     python benchmarks/cartd.py [--broker pyamqp://guest:guest@127.0.0.1:5672//]
@@ -241,6 +244,23 @@ class Cartd:
             benchlib.drop_postgres(self.db_url)
 
 
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def ready_rounds(cartd, files, session, urls, count):
+    """POST ``count`` carts of ``files``, each right after a raw GET of the same files (the
+    two meet the same machine); returns (median seconds to ready, the last cart's uid,
+    [(raw seconds, seconds to ready)])."""
+    rounds, uid = [], None
+    for _ in range(count):
+        raw, _bytes = get_all(session, urls)
+        ready, uid = cartd.cart(files)
+        rounds.append((raw, ready))
+    return _median([ready for _raw, ready in rounds]), uid, rounds
+
+
 def mbps(nbytes, seconds):
     """MB/s (MiB)."""
     return nbytes / MB / seconds if seconds else float('inf')
@@ -257,6 +277,9 @@ def main(argv=None):
     parser.add_argument('--big-mb', type=int, default=512)
     parser.add_argument('--small-only', action='store_true', help='skip the 512 MB workload')
     parser.add_argument('--results', default=None, help='append a Markdown section here')
+    parser.add_argument('--carts', type=int, default=3,
+                        help='carts of the small workload per broker, each after a raw GET '
+                             'of the same files; the median ratio is reported')
     parser.add_argument('--runs', type=int, default=15,
                         help='runs per transfer measurement; the best is reported')
     parser.add_argument('--nginx', default=None,
@@ -332,10 +355,16 @@ def main(argv=None):
             cartd = Cartd(work, archive_url, args.db, broker)
             procs.append(cartd)
             try:
-                ready, uid = cartd.cart(small)
-                lines.append('| {}: {} x {} MB POST to ready | {:.2f} s | **{:.2f} x raw '
-                             '(<= 3)** |'.format(name, args.files, args.file_mb, ready,
-                                                 ready / raw_small))
+                # The raw side ran on a warm connection; so does cartd: one small cart first
+                # (the worker's first task opens its connections and starts its threads).
+                cartd.cart(small[:20])
+                ready, uid, rounds = ready_rounds(cartd, small, session, small_urls, args.carts)
+                lines.append('| {}: {} x {} MB POST to ready (median of {}) | {:.2f} s | '
+                             '**{:.2f} x raw (<= 1.5)** |'.format(
+                                 name, args.files, args.file_mb, args.carts, ready,
+                                 _median([cart / raw for raw, cart in rounds])))
+                lines.append('| {}: per cart: raw GET / POST to ready | {} | |'.format(
+                    name, ', '.join('{:.2f} / {:.2f} s'.format(*pair) for pair in rounds)))
                 seconds, nbytes = best_of(args.runs, lambda: cartd.download(uid))
                 archive_plain, _ = best_of(args.runs, lambda: get_all(session, small_urls,
                                                               hash_it=False))
