@@ -153,3 +153,27 @@ def test_bulk_insert_chunks_and_keys(db, monkeypatch, returning):  # pylint: dis
     event = write.create(BY_NAME['data_sources'], [{'name': 'd{}'.format(n)} for n in range(9)])
     assert len({k['uuid'] for k in event.keys}) == 9
     assert len(get('data_sources')) == 9
+
+
+def test_two_reverse_relations(db, monkeypatch):  # pylint: disable=unused-argument
+    """A file's two reverse lists: one UNION ALL on PostgreSQL (read.UNION_FROM), a statement
+    each on SQLite; the same answer as a statement per relation, on both."""
+    put('transactions', {'_id': 67})
+    put('files', [{'_id': n, 'name': 'f{}'.format(n), 'transaction': 67} for n in (1, 2)])
+    put('keys', {'_id': 104, 'key': 'k'})
+    put('values', [{'_id': 103, 'value': 'v'}, {'_id': 105, 'value': 'w'}])
+    put('file_key_value', [{'file': 1, 'key': 104, 'value': 103},
+                           {'file': 1, 'key': 104, 'value': 105}])
+    put('datasets', [{'_id': 7, 'name': 'd'}, {'_id': 8, 'name': 'e'}])
+    put('dataset_file', [{'file': 1, 'dataset': 7}, {'file': 1, 'dataset': 8}])
+    assert len(BY_NAME['files'].reverse) == 2
+    with StatementCounter() as counted:
+        rows = get('files', _id=1)
+    assert counted.count == (2 if family_of(DB.obj) == 'postgresql' else 3)
+    assert sorted(rows[0]['files']) == [7, 8]
+    assert sorted(pair['value_id'] for pair in rows[0]['metadata']) == [103, 105]
+    assert get('files', _id=2)[0]['files'] == [] == get('files', _id=2)[0]['metadata']
+    monkeypatch.setattr(read, 'UNION_FROM', {})   # the default (3): a statement per relation
+    with StatementCounter() as separate:
+        assert get('files', _id=1) == rows
+    assert separate.count == 3

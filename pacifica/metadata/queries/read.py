@@ -61,8 +61,11 @@ def select(obj, query):
 
 
 def _rows(obj, sel):
+    return _converted(obj, prepared.execute_query(DB.obj, sel))
+
+
+def _converted(obj, cursor):
     converters = _columns(obj)[1]
-    cursor = prepared.execute_query(DB.obj, sel)
     return [tuple(conv(value) for conv, value in zip(converters, row)) for row in cursor]
 
 
@@ -87,12 +90,39 @@ def _after(obj, key):
         *[f.db_value(v) for f, v in zip(obj.pk_fields, key)])
 
 
+_PAGES = {}
+
+
+def _page_sql(obj, query, limit, offset):
+    """SQL and parameters of ``select(obj, query).limit(limit).offset(offset or None)``,
+    the same text peewee writes: the SELECT list, FROM and ORDER BY come from a template
+    made once per object and database family, and only the WHERE is rendered per request
+    (building and rendering the whole peewee query cost as much as running it)."""
+    db = DB.obj
+    key = (obj.name, family_of(db))
+    if key not in _PAGES:
+        sel = obj.model.select(_columns(obj)[0]).order_by(*obj.pk_fields)
+        head, order = db.get_sql_context().sql(sel).query()[0].split(' ORDER BY ')
+        _PAGES[key] = (head, ' ORDER BY {} LIMIT {}'.format(order, db.param),
+                       ' OFFSET ' + db.param)
+    head, tail, skip = _PAGES[key]
+    params = []
+    if query.where is not None:
+        where, params = db.get_sql_context().sql(query.where).query()
+        head = '{} WHERE {}'.format(head, where)
+    params.append(limit)
+    if offset:
+        params.append(offset)
+        return head + tail + skip, params
+    return head + tail, params
+
+
 def first_rows(obj, query, size=BATCH_ROWS):
     """Up to ``size + 1`` of the matching rows: whether the answer fits in one batch (and
     then all of it), without reading more of a large one."""
     limit, offset = query.page if query.page is not None else (size + 1, 0)
-    sel = select(obj, query).limit(min(limit, size + 1)).offset(offset or None)
-    return _rows(obj, sel)
+    sql, params = _page_sql(obj, query, min(limit, size + 1), offset)
+    return _converted(obj, prepared.execute(DB.obj, sql, params))
 
 
 def batches(obj, query, size=BATCH_ROWS):
@@ -128,9 +158,11 @@ def _pk_subquery(obj, query):
 
 
 LITERAL_KEYS = 1000   # up to this many parent rows, reverse queries list the keys
-# From this many reverse relations on, a small page reads them in one UNION ALL (with two,
-# the union's wider rows cost more than the round trip they save).
-UNION_FROM = 3
+# From this many reverse relations on, a small page reads them in one UNION ALL. On SQLite
+# (no round trip) with two the union's wider rows cost more than the statement they save; on
+# PostgreSQL, whose statements are prepared (no planning left to save), the round trip is what
+# a statement costs, and the union of two is faster.
+UNION_FROM = {'postgresql': 2, 'sqlite': 3}
 
 
 def _reverse_items(rel):
@@ -235,7 +267,8 @@ def _reverse_lists(obj, query, parent_keys):
     most of a one-row GET), else one statement per relation."""
     found = {}
     union = None
-    if len(obj.reverse) >= UNION_FROM and len(parent_keys) * len(obj.reverse) <= LITERAL_KEYS:
+    if (len(obj.reverse) >= UNION_FROM.get(family_of(DB.obj), 3)
+            and len(parent_keys) * len(obj.reverse) <= LITERAL_KEYS):
         union = _reverse_union(obj, parent_keys)
     for rel in obj.reverse:
         groups = defaultdict(list)
