@@ -50,6 +50,10 @@ _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # which can destroy the response before the client has read it.
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 1 << 20
+# The most sockets one process lingers over at once; past it a socket is closed at once (its
+# answer may then be lost to a reset), so that a client provoking errors quickly cannot make
+# the process hold a descriptor per error for a second each.
+LINGER_MAX_SOCKETS = 256
 
 # How long a worker waits for a kept-alive client's next request before handing the
 # connection back to the selector (see PacificaConnection.communicate).
@@ -551,17 +555,21 @@ class _Lingerer:
     were dropped or ``LINGER_SECONDS`` passed, and only then close. One thread does it for
     every connection of the process: done in the worker, a client that got an error (a
     408 for headers that never end, say) and kept sending held that worker for the whole
-    second, and twenty such clients held every worker of the default pool."""
+    second, and twenty such clients held every worker of the default pool. At most
+    ``limit`` sockets linger at once; a socket handed over beyond that is closed at once."""
 
     POLL_STEP = 0.05   # seconds; the longest a socket lingers past its deadline
 
-    def __init__(self):
+    def __init__(self, limit=LINGER_MAX_SOCKETS):
+        self.limit = limit
+        self.closed_at_once = 0     # sockets closed without lingering (the cap was reached)
         self._cond = threading.Condition()
         self._socks = {}    # fd: [socket, deadline, bytes left to drop]
         self._thread = None
 
     def take(self, sock):
-        """Own ``sock`` from now on (its response is complete) and close it in time."""
+        """Own ``sock`` from now on (its response is complete) and close it in time, or at
+        once when ``limit`` sockets are lingering already."""
         try:
             sock.shutdown(socket.SHUT_WR)
             sock.setblocking(False)
@@ -569,6 +577,10 @@ class _Lingerer:
             sock.close()
             return
         with self._cond:
+            if len(self._socks) >= self.limit:
+                self.closed_at_once += 1
+                sock.close()
+                return
             self._socks[sock.fileno()] = [sock, time.monotonic() + LINGER_SECONDS,
                                           LINGER_BYTES]
             if self._thread is None:
