@@ -87,6 +87,26 @@ def allocate(mode, count):
         new_next = _allocate(mode, count)
     if new_next is None:
         raise RangeExhausted('mode {!r} cannot hand out {} more ids'.format(mode, count))
-    metrics.inc('pacifica_uniqueid_ids_allocated_total', count, mode=mode)
+    _count_ids(mode, count)
     return new_next - count, new_next - 1
+
+
+# The ids-allocated series of the modes seen so far (at most _MAX_SERIES of them): looking a
+# series up through metrics.inc (label checks, bounding under a lock) cost more than counting.
+_SERIES = {}
+_MAX_SERIES = 1024
+
+
+def _count_ids(mode, count):
+    """``metrics.inc('pacifica_uniqueid_ids_allocated_total', count, mode=mode)``."""
+    series = _SERIES.get(mode)
+    if series is None:
+        series = metrics._child('pacifica_uniqueid_ids_allocated_total',  # pylint: disable=protected-access
+                                {'mode': mode})
+        if series is None:
+            return
+        if len(_SERIES) < _MAX_SERIES:
+            _SERIES[mode] = series
+    if count:
+        series.inc(count)
 

@@ -247,3 +247,59 @@ def test_access_log_time_is_cherrypys():
             assert _log_time(second) == theirs
             return
     pytest.fail('the clock kept turning over a second')
+
+
+def test_access_log_is_formatted_only_when_a_handler_writes():
+    """CherryPy gives every access log a NullHandler (so ``hasHandlers()`` is always true);
+    the fast path formats its line only when some other handler on the way up would get it."""
+    import logging  # pylint: disable=import-outside-toplevel
+    from cherrypy import _cplogging  # pylint: disable=import-outside-toplevel
+    from pacifica.uniqueid.fastpath import _listening  # pylint: disable=import-outside-toplevel
+    parent = logging.getLogger('test-fastpath-access')
+    child = logging.getLogger('test-fastpath-access.app')
+    child.addHandler(_cplogging.NullHandler())
+    parent.addHandler(logging.NullHandler())
+    root_handlers = logging.getLogger().handlers[:]
+    logging.getLogger().handlers[:] = []
+    stream = logging.StreamHandler()
+    try:
+        assert child.hasHandlers() and not _listening(child)
+        parent.addHandler(stream)
+        parent.setLevel(logging.INFO)
+        assert _listening(child)
+        child.propagate = False
+        assert not _listening(child)
+        child.propagate = True
+        parent.setLevel(logging.WARNING)     # INFO would be dropped before any handler
+        assert not _listening(child)
+        child.setLevel(logging.INFO)
+        child.addHandler(stream)
+        assert _listening(child)
+    finally:
+        logging.getLogger().handlers[:] = root_handlers
+        for logger in (parent, child):
+            logger.handlers[:] = []
+            logger.setLevel(logging.NOTSET)
+            logger.propagate = True
+
+
+def test_ids_are_counted_past_the_cached_modes(monkeypatch):
+    """The ids-allocated series are looked up once per mode, for at most _MAX_SERIES modes;
+    beyond them every allocation is still counted (looked up each time)."""
+    pytest.importorskip('prometheus_client')
+    from pacifica.common import metrics  # pylint: disable=import-outside-toplevel
+    from pacifica.uniqueid import allocate  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(allocate, '_SERIES', {})
+    monkeypatch.setattr(allocate, '_MAX_SERIES', 2)
+
+    def value(mode):
+        series = metrics._child('pacifica_uniqueid_ids_allocated_total',  # pylint: disable=protected-access
+                                {'mode': mode})
+        return series._value.get()  # pylint: disable=protected-access
+    modes = ['cached-a', 'cached-b', 'uncached-c']
+    before = [value(mode) for mode in modes]
+    for _ in range(3):
+        for mode in modes:
+            allocate._count_ids(mode, 5)  # pylint: disable=protected-access
+    assert sorted(allocate._SERIES) == ['cached-a', 'cached-b']  # pylint: disable=protected-access
+    assert [value(mode) - old for mode, old in zip(modes, before)] == [15, 15, 15]
