@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from dateutil import parser as date_parser
 
+from pacifica.common import prepared
 from pacifica.common.database import family_of, peewee
 
 from ..orm import (DB, Citations, CitationTransaction, DOIEntries, DOIInfo, DOITransaction,
@@ -146,7 +147,9 @@ def _selected(field, family):
     if family != 'postgresql' or not _is_date(field):
         return field
     text = PG_DATE_TEXT if isinstance(field, peewee.DateField) else PG_TIME_TEXT
-    return peewee.fn.to_char(field, text)
+    # the format written into the SQL, not bound: the statement's only parameters are its
+    # ids, so its SQL is made once (by_transactions)
+    return peewee.fn.to_char(field, peewee.SQL("'{}'".format(text)))
 
 
 def _iso_column(values, field, texts):
@@ -210,17 +213,25 @@ STATEMENTS = {}   # (query maker, database family, number of ids) -> its SQL
 
 def by_transactions(make, tids):
     """The rows of the query ``make(tids)`` (its only parameters the ids ``tids``), with
-    its SQL made once per number of ids: peewee's compiling of a query costs about what
-    reading the 1,000 rows of an upload does."""
+    its SQL made once per number of ids (peewee's compiling of a query costs about what
+    reading the 1,000 rows of an upload does), run as a prepared statement on PostgreSQL
+    (:mod:`pacifica.common.prepared`: planning the joins cost more than running them)."""
     key = (make, family_of(DB), len(tids))
     sql = STATEMENTS.get(key)
     if sql is None:
         sql, params = make(list(tids)).sql()
         if params != list(tids):   # never seen: then do not keep it
-            return DB.obj.execute_sql(sql, params).fetchall()
+            return prepared.execute(DB.obj, sql, params).fetchall()
         if len(STATEMENTS) < 256:
             STATEMENTS[key] = sql
-    return DB.obj.execute_sql(sql, list(tids)).fetchall()
+    return prepared.execute(DB.obj, sql, list(tids)).fetchall()
+
+
+def converted(rows, fields):
+    """``rows`` of the driver's values as peewee's ``.tuples()`` gives them (each column
+    through its ``field``'s ``python_value``): for the statements of a few rows."""
+    converters = [field.python_value for field in fields]
+    return [tuple(convert(value) for convert, value in zip(converters, row)) for row in rows]
 
 
 def files_of(tids):
@@ -312,32 +323,43 @@ def file_key_values(tids):
     return found
 
 
+KEY_VALUE_FIELDS = (TransactionKeyValue.transaction, Keys.key, Values.value)
+
+
+def _key_value_select(tids):
+    return (TransactionKeyValue.select(*KEY_VALUE_FIELDS)
+            .join(Keys).switch(TransactionKeyValue).join(Values)
+            .where(TransactionKeyValue.transaction.in_(tids) & live(TransactionKeyValue))
+            .order_by(TransactionKeyValue.transaction, Keys.id, Values.id))
+
+
 def key_values_of(tids):
     """transaction id -> {key: value} over live links (a key with several values keeps the
     last, as upstream: the JSON object cannot hold more)."""
     found = defaultdict(dict)
     for chunk in chunks(set(tids)):
-        rows = (TransactionKeyValue.select(TransactionKeyValue.transaction, Keys.key,
-                                           Values.value)
-                .join(Keys).switch(TransactionKeyValue).join(Values)
-                .where(TransactionKeyValue.transaction.in_(chunk) & live(TransactionKeyValue))
-                .order_by(TransactionKeyValue.transaction, Keys.id, Values.id).tuples())
-        for tid, key, value in rows:
+        for tid, key, value in converted(by_transactions(_key_value_select, chunk),
+                                         KEY_VALUE_FIELDS):
             found[tid][key] = value
     return found
+
+
+RELEASE_FIELDS = (TransactionUser.transaction, TransactionUser.user, TransactionUser.created)
+
+
+def _release_select(tids):
+    return (TransactionUser.select(*RELEASE_FIELDS).join(Relationships)
+            .where(TransactionUser.transaction.in_(tids) & live(TransactionUser) &
+                   (Relationships.name == peewee.SQL("'{}'".format(RELEASER))))
+            .order_by(TransactionUser.transaction, TransactionUser.created))
 
 
 def releases_of(tids):
     """transaction id -> (user id, release date) of its live authorized_releaser row."""
     found = {}
     for chunk in chunks(set(tids)):
-        rows = (TransactionUser.select(TransactionUser.transaction, TransactionUser.user,
-                                       TransactionUser.created)
-                .join(Relationships)
-                .where(TransactionUser.transaction.in_(chunk) & live(TransactionUser) &
-                       (Relationships.name == RELEASER))
-                .order_by(TransactionUser.transaction, TransactionUser.created).tuples())
-        for tid, uid, created in rows:
+        for tid, uid, created in converted(by_transactions(_release_select, chunk),
+                                           RELEASE_FIELDS):
             found[tid] = (uid, created)
     return found
 
@@ -350,23 +372,32 @@ def _release_fields(release):
             'release_state_display': 'Released'}
 
 
+SIP_FIELDS = (TransSIP.id, TransSIP.created, TransSIP.updated, TransSIP.deleted,
+              TransSIP.submitter, TransSIP.instrument, TransSIP.project, Users.first_name,
+              Users.last_name, Projects.title, Instruments.display_name)
+
+
+def _transsip_select(tids):
+    return (TransSIP.select(*SIP_FIELDS)
+            .join(Users, peewee.JOIN.LEFT_OUTER, on=(TransSIP.submitter == Users.id))
+            .switch(TransSIP)
+            .join(Projects, peewee.JOIN.LEFT_OUTER, on=(TransSIP.project == Projects.id))
+            .switch(TransSIP)
+            .join(Instruments, peewee.JOIN.LEFT_OUTER,
+                  on=(TransSIP.instrument == Instruments.id))
+            .where(TransSIP.id.in_(tids) & live(TransSIP)))
+
+
 def transsip_rows(tids):
-    """transaction id -> (TransSIP row, submitter name, project title, instrument display
-    name) for live transsip rows; one joined query."""
+    """transaction id -> (created, updated, deleted, submitter id, instrument id, project id
+    of its transsip row, submitter name, project title, instrument display name) for live
+    transsip rows; one joined query."""
     found = {}
     for chunk in chunks(set(tids)):
-        query = (TransSIP.select(TransSIP, Users.first_name, Users.last_name, Projects.title,
-                                 Instruments.display_name)
-                 .join(Users, peewee.JOIN.LEFT_OUTER, on=(TransSIP.submitter == Users.id))
-                 .switch(TransSIP)
-                 .join(Projects, peewee.JOIN.LEFT_OUTER, on=(TransSIP.project == Projects.id))
-                 .switch(TransSIP)
-                 .join(Instruments, peewee.JOIN.LEFT_OUTER,
-                       on=(TransSIP.instrument == Instruments.id))
-                 .where(TransSIP.id.in_(chunk) & live(TransSIP)).objects())
-        for row in query:
-            name = '{} {}'.format(row.first_name, row.last_name)
-            found[row.id_id] = (row, name, row.title, row.display_name)
+        rows = converted(by_transactions(_transsip_select, chunk), SIP_FIELDS)
+        for tid, *sip, first_name, last_name, title, display_name in rows:
+            found[tid] = tuple(sip) + ('{} {}'.format(first_name, last_name), title,
+                                       display_name)
     return found
 
 
@@ -394,18 +425,17 @@ def records(tids, details=True, with_sip=False, files_text=False):
     for tid in tids:
         if tid not in sips or tid in result:
             continue
-        sip, submitter_name, project_name, instrument_name = sips[tid]
+        (created, updated, deleted, submitter, instrument, project, submitter_name,
+         project_name, instrument_name) = sips[tid]
         record = {}
         if with_sip:
-            record.update({'created': iso(sip.created), 'updated': iso(sip.updated),
-                           'deleted': iso(sip.deleted), '_id': tid,
-                           'submitter': sip.submitter_id, 'instrument': sip.instrument_id,
-                           'project': sip.project_id})
+            record.update({'created': iso(created), 'updated': iso(updated),
+                           'deleted': iso(deleted), '_id': tid, 'submitter': submitter,
+                           'instrument': instrument, 'project': project})
         record.update({
-            'transaction_id': tid, 'submitter_id': sip.submitter_id,
-            'project_id': sip.project_id, 'instrument_id': sip.instrument_id,
-            'file_ids': file_ids.get(tid, []),
-            'submitted': iso(sip.created),
+            'transaction_id': tid, 'submitter_id': submitter, 'project_id': project,
+            'instrument_id': instrument, 'file_ids': file_ids.get(tid, []),
+            'submitted': iso(created),
         })
         record.update(_release_fields(releases.get(tid)))
         if details:
