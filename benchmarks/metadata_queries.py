@@ -14,7 +14,8 @@ a) PUT /ingest of one transaction with ``--files`` files (1,000) and 20 key/valu
    <= 2 x): the transaction, its transsip row, its key/value links and its files, with new
    ids, inserted by the database driver itself (SQLite ``executemany``, PostgreSQL
    ``execute_values``: one multi-row INSERT per table) in one transaction on the same
-   database and committed; the rows are built before the clock starts and deleted after;
+   database and committed; the rows are built before the clock starts and deleted after
+   (as the ingest's JSON document is encoded before its clock starts);
 b) GET /transactioninfo/by_id of that transaction;
 c) GET /transactioninfo/search over ``--transactions`` transactions (1,000), one page
    holding all of them (details);
@@ -59,9 +60,11 @@ def document(tid, first_file, files, pairs):
 
 
 def _request(session, method, url, body=None):
+    """``method url`` with ``body`` (encoded first, before the clock starts: the time is the
+    server's answer, as the bare INSERTs' is the database's); (seconds, response)."""
+    data = None if body is None else json.dumps(body)
     begin = time.perf_counter()
-    resp = session.request(method, url, data=None if body is None else json.dumps(body),
-                           headers=HEADERS, timeout=600)
+    resp = session.request(method, url, data=data, headers=HEADERS, timeout=600)
     elapsed = time.perf_counter() - begin
     if resp.status_code != 200:
         raise SystemExit('{} {} failed: {} {}'.format(method, url, resp.status_code,
@@ -127,13 +130,14 @@ class BareInserts:
         keys = self._ids(self.vocabulary[0], 'key', [k for k, _ in doc.trans_kv])
         values = self._ids(self.vocabulary[1], 'value', [v for _, v in doc.trans_kv])
         common = {'created': now, 'updated': now, 'deleted': None}
+        files = [dict(zip(doc.files, row)) for row in zip(*doc.files.values())]
         per_model = (
             [dict(common, id=tid, description=None, suspense_date=None)],
             [dict(common, id=tid, submitter=doc.submitter, instrument=doc.instrument,
                   project=doc.project)],
             [dict(common, transaction=tid, key=k, value=v) for k, v in zip(keys, values)],
             [dict(common, transaction=tid, encoding='UTF8', suspense_date=None, **row)
-             for row in doc.files])
+             for row in files])
         # pylint: disable=protected-access
         return [[tuple(row[f.name] for f in model._meta.sorted_fields) for row in rows]
                 for model, rows in zip(self.models, per_model)]

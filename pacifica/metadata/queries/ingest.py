@@ -10,6 +10,7 @@ statements per chunk of bind parameters). Events are returned, to be sent after 
 import datetime
 import hashlib
 import numbers
+import operator
 import re
 
 from dateutil import parser as date_parser
@@ -21,12 +22,16 @@ from ..objects import BY_NAME
 from ..orm import (DB, Files, Instruments, Keys, Projects, Transactions, TransSIP, Users,
                    Values, utc_now)
 from . import InputError
-from .write import DUPLICATE_MESSAGE, _advance_sequence, insert_rows, present, transaction
+from .coerce import iso_column
+from .write import (DUPLICATE_MESSAGE, Batch, _advance_sequence, insert_batches, insert_rows,
+                    present, transaction)
 
 TRANSACTION_PARTS = ('Transactions._id', 'Transactions.submitter', 'Transactions.project',
                      'Transactions.instrument')
 FILE_KEYS = ('_id', 'name', 'subdir', 'ctime', 'mtime', 'size', 'mimetype', 'hashtype',
              'hashsum')
+FILE_COLUMNS = ('id', 'name', 'subdir', 'ctime', 'mtime', 'size', 'mimetype', 'hashtype',
+                'hashsum')   # the files columns an entry gives, in FILE_KEYS order
 # Upstream's list, with the real "multipart/" (upstream only had the typo "mulitpart/",
 # which is kept so documents that passed upstream still pass).
 MIME_PREFIXES = ('application/', 'audio/', 'font/', 'example/', 'image/', 'message/',
@@ -67,7 +72,7 @@ class Document:
         self.project = None
         self.instrument = None
         self.trans_kv = []     # (key, value) in document order, duplicates removed
-        self.files = []        # row dicts for the files table
+        self.files = {}        # the files rows: FILE_COLUMNS name -> values, in document order
         self.file_kv = []      # (file_id, key, value)
 
 
@@ -182,6 +187,61 @@ def _file(index, entry):
             'hashtype': hashtype, 'hashsum': hashsum}
 
 
+def _ints(values, low, high):
+    return set(map(type, values)) == {int} and low <= min(values) and max(values) <= high
+
+
+def _texts(values):
+    return set(map(type, values)) == {str} and max(map(len, values)) <= MAX_TEXT
+
+
+def _times(values):
+    """:func:`parse_time` of a column of plain ISO times or of whole epoch seconds, at and
+    after MIN_YEAR; None when any value is of another kind, or out of range."""
+    found = iso_column(values)
+    if found is not None:
+        stamps = found[0]
+    elif set(map(type, values)) == {int}:
+        try:
+            stamps = [datetime.datetime.fromtimestamp(value, datetime.timezone.utc).replace(
+                tzinfo=None) for value in values]
+        except (OverflowError, OSError, ValueError):
+            return None
+    else:
+        return None
+    return stamps if min(stamps).year >= MIN_YEAR else None
+
+
+def _file_columns(entries):
+    """The rows of the Files ``entries`` as columns (FILE_COLUMNS) when every entry is of
+    the common kind, checked a column at a time: integer ids and sizes, text of at most
+    MAX_TEXT characters, one known hash type with hex digests of its length, plain ISO or
+    whole epoch times. None when any is not: then :func:`_file` decides entry by entry,
+    and names the first bad one (so does it for a repeated id)."""
+    if not entries:
+        return {name: [] for name in FILE_COLUMNS}
+    try:
+        raw = [list(map(operator.itemgetter(key), entries)) for key in FILE_KEYS]
+    except KeyError:
+        return None
+    ids, names, subdirs, ctimes, mtimes, sizes, mimetypes, hashtypes, hashsums = raw
+    if not (_ints(ids, 0, MAX_BIGINT) and len(set(ids)) == len(ids) and
+            _ints(sizes, -1, MAX_BIGINT) and _texts(names) and _texts(subdirs) and
+            _texts(mimetypes) and all(map(operator.methodcaller('startswith', MIME_PREFIXES),
+                                          mimetypes)) and
+            set(map(type, hashtypes)) == {str} and len(set(hashtypes)) == 1 and
+            set(map(type, hashsums)) == {str}):
+        return None
+    length = HEX_LENGTHS.get(hashtypes[0])   # None for an unknown hash type
+    if set(map(len, hashsums)) != {length} or not HEX.fullmatch(''.join(hashsums)):
+        return None
+    ctimes, mtimes = _times(ctimes), _times(mtimes)
+    if ctimes is None or mtimes is None:
+        return None
+    return dict(zip(FILE_COLUMNS, (ids, names, subdirs, ctimes, mtimes, sizes, mimetypes,
+                                   hashtypes, hashsums)))
+
+
 def parse(body):
     """Validate an ingest document; a :class:`Document` or InputError naming the entry."""
     if not isinstance(body, list) or not body:
@@ -189,6 +249,11 @@ def parse(body):
     doc = Document()
     parts = {}
     trans_kv, file_ids, file_kv = {}, set(), {}
+    # the file entries are checked a column at a time when they can be; else one by one in
+    # the loop below, in document order with the others
+    files = _file_columns([entry for entry in body if isinstance(entry, dict) and
+                           entry.get('destinationTable') == 'Files'])
+    rows = []
     for index, entry in enumerate(body):
         if not isinstance(entry, dict):
             raise InputError('entry {} is not a JSON object'.format(index))
@@ -200,13 +265,13 @@ def parse(body):
         elif table == 'TransactionKeyValue':
             pair = (_text(index, entry, 'key'), _text(index, entry, 'value'))
             trans_kv.setdefault(pair, index)
-        elif table == 'Files':
+        elif table == 'Files' and files is None:
             row = _file(index, entry)
             if row['id'] in file_ids:
                 raise InputError('{}: file _id {} appears twice in the document'.format(
                     _where(index, entry), row['id']))
             file_ids.add(row['id'])
-            doc.files.append(row)
+            rows.append(row)
         elif table == 'FileKeyValue':
             triple = (_int(index, entry, 'file_id'), _text(index, entry, 'key'),
                       _text(index, entry, 'value'))
@@ -220,6 +285,8 @@ def parse(body):
     doc.project = _text(*parts['Transactions.project'][:2], 'value')
     doc.trans_kv = list(trans_kv)
     doc.file_kv = list(file_kv)
+    doc.files = files if files is not None else {
+        name: [row[name] for row in rows] for name in FILE_COLUMNS}
     return doc
 
 
@@ -287,7 +354,7 @@ def store(doc):
         if _existing_ids(Transactions, [tid]):
             raise InputError(DUPLICATE_MESSAGE.format(tid))
         _check_references(doc)
-        file_ids = [row['id'] for row in doc.files]
+        file_ids = doc.files['id']
         clash = _existing_ids(Files, file_ids)
         if clash:
             raise InputError(DUPLICATE_MESSAGE.format(','.join(str(i) for i in sorted(clash))))
@@ -307,23 +374,25 @@ def store(doc):
         tkv = [{'transaction': tid, 'key': keys[k], 'value': values[v],
                 'created': now, 'updated': now} for k, v in doc.trans_kv]
         _insert('trans_key_value', tkv)
-        files = [dict(row, transaction=tid, encoding='UTF8', created=now, updated=now)
-                 for row in doc.files]
-        _insert('files', files)
+        count = len(file_ids)
+        if count:
+            insert_batches(BY_NAME['files'], [Batch(dict(
+                doc.files, transaction=[tid] * count, encoding=['UTF8'] * count,
+                created=[now] * count, updated=[now] * count))], keys=False)
         fkv = [{'file': fid, 'key': keys[k], 'value': values[v], 'created': now,
                 'updated': now} for fid, k, v in doc.file_kv]
         _insert('file_key_value', fkv)
         if family_of(DB.obj) == 'postgresql':
             # explicit ids: move the sequences past them so generic PUTs cannot collide
             _advance_sequence(BY_NAME['transactions'])
-            if files:
+            if file_ids:
                 _advance_sequence(BY_NAME['files'])
     events = [
         Event('transactions', 'insert', [{'id': tid}]),
         Event('transsip', 'insert', [{'id': tid}]),
         Event('trans_key_value', 'insert', [
             {'transaction': tid, 'key': row['key'], 'value': row['value']} for row in tkv]),
-        Event('files', 'insert', [{'id': row['id']} for row in files]),
+        Event('files', 'insert', [{'id': fid} for fid in file_ids]),
         Event('file_key_value', 'insert', [
             {'file': row['file'], 'key': row['key'], 'value': row['value']} for row in fkv]),
     ]

@@ -274,7 +274,7 @@ def _as_text(column):
     return texts
 
 
-class _Batch:
+class Batch:
     """New rows of one object that give the same columns, column by column: ``columns``
     maps each field name to its values, one a row. The columns named in ``bound`` already
     hold what the driver binds (SQLite's text of a time); the others hold coerced values."""
@@ -290,7 +290,7 @@ def _batches(rows):
     groups = defaultdict(list)
     for row in rows:
         groups[tuple(row)].append(row)
-    return [_Batch({name: [row[name] for row in group] for name in names})
+    return [Batch({name: [row[name] for row in group] for name in names})
             for names, group in groups.items()]
 
 
@@ -345,7 +345,7 @@ def _as_batch(obj, items, now, sqlite):
             columns[name] = [default() for _ in range(count)]
         elif how == _Plan.REQUIRED:
             return None
-    return _Batch(columns, bound)
+    return Batch(columns, bound)
 
 
 def insert_rows(obj, rows, keys=True):
