@@ -136,19 +136,19 @@ def count_statements(db_url, func, *args, **kwargs):
     previous = DB.obj
     DB.initialize(db)
     statements = []
-    original = db.execute_sql
 
-    def counting(sql, params=None, *rest, **kw):
-        statements.append(sql)
-        return original(sql, params, *rest, **kw)
+    # a query hook, not a wrapper of execute_sql: on PostgreSQL the reads go through
+    # common.prepared, which notifies the hooks but never calls execute_sql
+    def counting(event):
+        statements.append(event.sql)
 
-    db.execute_sql = counting
+    db.query_hooks.append(counting)
     try:
         db.connect()
         result = func(*args, **kwargs)
         return result, len(statements)
     finally:
-        db.execute_sql = original
+        db.query_hooks.remove(counting)
         db.close()
         db.close_all()
         DB.initialize(previous)

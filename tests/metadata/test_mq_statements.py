@@ -38,7 +38,7 @@ def test_ingest_statements_do_not_grow_with_files(api):
     _, large = count_statements(api.db_url, ingest.ingest,
                                 big_document(5001, 60000, 400, 20))
     assert large == small, (small, large)
-    assert small <= 20
+    assert 0 < small <= 20
     assert len(api.get('files', 'transaction=5001&items_per_page=1000&page_number=1')) == 400
 
 
@@ -48,7 +48,7 @@ def test_search_statements_do_not_grow_with_results(api):
     many, lots = count_statements(api.db_url, transactions.search, 'details',
                                   {'instrument': '54'})
     assert len(one['transactions']) == 1 and len(many['transactions']) >= 32
-    assert lots == few, (few, lots)
+    assert lots == few > 0, (few, lots)
 
 
 def test_by_date_statements_do_not_grow_with_files(api):
@@ -58,10 +58,10 @@ def test_by_date_statements_do_not_grow_with_files(api):
                                   '1990-01-01', '2100-01-01', [54], ZONE)
     assert one['summary_totals']['total_file_count'] == 1
     assert many['summary_totals']['total_file_count'] >= 93
-    assert lots == few, (few, lots)
+    assert lots == few > 0, (few, lots)
 
 
 def test_by_id_statements_are_constant(api):
     _, small = count_statements(api.db_url, transactions.by_id, '68')
     _, large = count_statements(api.db_url, transactions.by_id, '67')
-    assert small == large
+    assert small == large > 0, (small, large)
