@@ -148,6 +148,13 @@ def _child(name, labels):
                             for label in family.labels})
 
 
+def series(name, **labels):
+    """The series of ``name`` for ``labels`` (``None`` when metrics are off), for a hot path
+    that looks it up once and then counts on it directly (label checks and bounding, as in
+    :func:`inc`, are done here)."""
+    return _child(name, labels)
+
+
 def inc(name, amount=1, **labels):
     """Add ``amount`` to counter ``name``."""
     child = _child(name, labels)

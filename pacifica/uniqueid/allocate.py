@@ -101,8 +101,7 @@ def _count_ids(mode, count):
     """``metrics.inc('pacifica_uniqueid_ids_allocated_total', count, mode=mode)``."""
     series = _SERIES.get(mode)
     if series is None:
-        series = metrics._child('pacifica_uniqueid_ids_allocated_total',  # pylint: disable=protected-access
-                                {'mode': mode})
+        series = metrics.series('pacifica_uniqueid_ids_allocated_total', mode=mode)
         if series is None:
             return
         if len(_SERIES) < _MAX_SERIES:

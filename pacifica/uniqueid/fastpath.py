@@ -183,10 +183,8 @@ class FastGetID:
         if series is None:
             labels = {'route': '/getid', 'method': 'GET'}
             series = self._series = (
-                metrics._child('pacifica_http_requests_total',  # pylint: disable=protected-access
-                               dict(labels, status='200')),
-                metrics._child('pacifica_http_request_duration_seconds',  # pylint: disable=protected-access
-                               labels))
+                metrics.series('pacifica_http_requests_total', status='200', **labels),
+                metrics.series('pacifica_http_request_duration_seconds', **labels))
         if series[0] is not None:
             series[0].inc()
             series[1].observe(seconds)
