@@ -119,6 +119,9 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=15)
     parser.add_argument('--results', help='append the Markdown table to this file')
     args = parser.parse_args(argv)
+    if not os.path.isdir(os.path.join(args.base, 'pacifica')):
+        # else PYTHONPATH would name nothing and the "base" server would run this tree
+        parser.error('--base {!r} is no checkout (it has no pacifica/)'.format(args.base))
     tmp = tempfile.mkdtemp(prefix='bench-ti-')
     if args.postgres:
         db_urls = [fresh_postgres(args.postgres, 'bench_ti') for _ in (0, 1)]
