@@ -11,7 +11,10 @@ of chunk; :func:`install` puts it into CherryPy's HTTP server before the engine 
 same gateway writes a large ``bytes`` chunk (a block streamed from a peer, as the proxy does)
 straight to the socket: cheroot's own writer copies every chunk into its buffer, copies the
 buffer again for each ``send`` and once more to drop what was sent, which for 1 MiB blocks
-cost more CPU than the send itself.
+cost more CPU than the send itself. A producer that receives into buffers of its own and
+reuses them (the proxy) yields :class:`BufferChunk` placeholders instead of copying each
+block into a new ``bytes``: the gateway sends the buffer's bytes before its ``write``
+returns, so the producer may overwrite the buffer as soon as it is resumed.
 """
 import functools
 import os
@@ -45,6 +48,17 @@ class FileRegion(bytes):
                 raise _shrank(self.handle)
             remaining -= len(data)
             yield data
+
+
+class BufferChunk(bytes):
+    """"Send the bytes ``view`` holds now": ``view`` may be overwritten once the server has
+    taken the chunk (the next step of the body iterator). Only for a server that
+    :func:`available` says takes them; its content, like a region's, is never sent."""
+
+    def __new__(cls, view):
+        chunk = super().__new__(cls, b'\0')
+        chunk.view = view
+        return chunk
 
 
 def _shrank(handle):
@@ -114,8 +128,10 @@ def _gateway_class():
                 self._send_region(chunk)
                 self.sent += chunk.count
             else:
+                if isinstance(chunk, BufferChunk):
+                    chunk = chunk.view   # sent (or copied into cheroot's buffer) right here
                 if not (len(chunk) >= DIRECT_MIN and self.plain and self._send_direct(chunk)):
-                    super().write(chunk)
+                    super().write(bytes(chunk))
                 self.sent += len(chunk)
             if self.sent == self.remaining_bytes_out:
                 # The body is complete: send what is buffered now, not after the response

@@ -7,6 +7,8 @@ never lets a client receive a complete-looking file whose length or hash is wron
 """
 import contextlib
 import hashlib
+import http.client
+import itertools
 import logging
 import queue
 import threading
@@ -16,6 +18,7 @@ import requests
 
 from pacifica.common import metrics
 from pacifica.common.errors import BadRequest, NotFound, ServiceError, Unavailable
+from pacifica.common.sendfile import BufferChunk
 
 LOGGER = logging.getLogger(__name__)
 
@@ -161,6 +164,7 @@ class _Hasher:
     def __init__(self, hashtype):
         self.digest = hashlib.new(hashtype)
         self.blocks = queue.Queue(self.DEPTH)
+        self.hashed = threading.Semaphore(0)   # released once per block hashed
         self.thread = threading.Thread(target=self._run, name='proxy-hash', daemon=True)
         self.thread.start()
 
@@ -170,6 +174,7 @@ class _Hasher:
             if block is None:
                 return
             self.digest.update(block)
+            self.hashed.release()
 
     def add(self, block):
         """Queue ``block`` for hashing (waits while DEPTH blocks are queued)."""
@@ -191,20 +196,58 @@ class _Hasher:
             self.thread.join()
 
 
-def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK):
+def _body_reader(resp):
+    """``readinto(buffer)`` of the archive response's body (raw bytes, at most
+    ``len(buffer)``, 0 at its end), or None when ``resp`` does not sit on an
+    :class:`http.client.HTTPResponse` (urllib3's ``_fp``, which requests' ``stream=True``
+    leaves unread). Reading into our own buffers saves allocating (and page-faulting) a
+    fresh ``bytes`` per block."""
+    body = getattr(getattr(resp, 'raw', None), '_fp', None)
+    return body.readinto if isinstance(body, http.client.HTTPResponse) else None
+
+
+def _blocks(resp, length, chunk, hasher, reuse):
+    """The archive body in blocks of up to ``chunk`` bytes.
+
+    With ``reuse`` (the server sends a :class:`BufferChunk` before it asks for the next
+    block) the bytes are read into at most ``_Hasher.DEPTH`` buffers taken in turn (made
+    as needed, no larger than the ``length`` expected plus the one byte that shows a
+    surplus): a buffer is filled again only once the hasher has hashed the block it held
+    (one ``hashed`` permit per block) and the server has sent it (which it did
+    ``DEPTH - 1`` blocks earlier). Otherwise each block is a new ``bytes``.
+    """
+    readinto = _body_reader(resp) if reuse else None
+    if readinto is None:
+        yield from resp.raw.stream(chunk, decode_content=False)
+        return
+    ring, size = [], min(chunk, length + 1)
+    for index in itertools.count():
+        if index < _Hasher.DEPTH:
+            ring.append(memoryview(bytearray(size)))
+        elif hasher is not None:
+            hasher.hashed.acquire()   # the block this buffer held (index - DEPTH) is hashed
+        view = ring[index % _Hasher.DEPTH]
+        count = readinto(view)
+        if not count:
+            return
+        yield view[:count]
+
+
+def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK, reuse=False):
     """Yield exactly ``length`` bytes from an archive response, or cut the transfer.
 
     The last block is held back until the whole body has been counted and, with
     ``hashtype``, hashed: a short, long or corrupt file raises :class:`TransferAborted`
     before the client has its final bytes, so no download ever looks complete when it
     is wrong. The archive response is closed however the stream ends (including a client
-    that goes away).
+    that goes away). With ``reuse`` (decided in the handler: the server takes
+    :class:`BufferChunk`) the blocks are :class:`BufferChunk` of reused buffers.
     """
     hasher = _Hasher(hashtype) if hashtype else None
     received, held = 0, None
     started = time.monotonic()
     try:
-        for block in resp.raw.stream(chunk, decode_content=False):
+        for block in _blocks(resp, length, chunk, hasher, reuse):
             if not block:
                 continue
             received += len(block)
@@ -214,7 +257,7 @@ def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK):
                 hasher.add(block)
             if held is not None:
                 yield held
-            held = block
+            held = BufferChunk(block) if isinstance(block, memoryview) else block
         if received != length:
             raise TransferAborted('archive sent {} of {} bytes'.format(received, length))
         if hasher is not None:
@@ -230,7 +273,7 @@ def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK):
         metrics.inc('pacifica_proxy_hash_failures_total')
         LOGGER.error('transfer aborted: %s', exc)
         raise
-    except (requests.RequestException, OSError) as exc:
+    except (requests.RequestException, http.client.HTTPException, OSError) as exc:
         LOGGER.error('transfer aborted: archive stream failed: %s', exc)
         raise TransferAborted(str(exc)) from exc
     finally:

@@ -3,7 +3,7 @@ from urllib.parse import quote
 
 import cherrypy
 
-from pacifica.common import byterange, rest
+from pacifica.common import byterange, rest, sendfile
 from pacifica.common.errors import ServiceError
 
 from .fetch import (PeerError, TransferAborted, check_hash, content_disposition,
@@ -103,15 +103,16 @@ class Files:
         start, stop = wanted if wanted else (None, None)
         resp = self.peers.open_stream(record['_id'], start, stop)
         cherrypy.response.stream = True
+        reuse = sendfile.available()   # asked here, in the handler
         if wanted:
             # A part cannot be checked against the whole file's hash; its length is.
-            body = primed(verified_stream(resp, stop - start))
+            body = primed(verified_stream(resp, stop - start, reuse=reuse))
             cherrypy.response.status = 206
             headers['Content-Range'] = 'bytes {}-{}/{}'.format(start, stop - 1, size)
             headers['Content-Length'] = str(stop - start)
         else:
             body = primed(verified_stream(resp, size, *((hashtype, hashsum) if self.verify
-                                                         else ())))
+                                                         else ()), reuse=reuse))
             headers['Content-Length'] = str(size)
         self._name(record)
         return body

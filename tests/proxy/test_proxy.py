@@ -32,6 +32,8 @@ FILES = {
     110: ('corrupt-small.bin', b'small and rotten'),               # fails before any byte
     108: ('wrong-size.bin', b'twelve bytes'),
     109: ('unknown-size.bin', b'size -1 in metadata'),
+    # more 1 MiB blocks than the proxy's 8 receive buffers: each buffer is reused
+    111: ('large.bin', os.urandom(12 * 1024 * 1024 + 5)),
 }
 DUPLICATE = b'same content twice'
 
@@ -100,7 +102,7 @@ def test_status_root(suite):
         'message': 'Pacifica Proxy Up and Running'}
 
 
-@pytest.mark.parametrize('file_id', [101, 102, 106])
+@pytest.mark.parametrize('file_id', [101, 102, 106, 111])
 def test_bytes_and_headers(suite, file_id):
     name, data = FILES[file_id]
     resp = fetch(suite, file_id)
@@ -193,6 +195,12 @@ def test_range_requests(suite, header, start, stop):
     assert resp.headers['Content-Range'] == 'bytes {}-{}/{}'.format(
         first, first + len(part) - 1, len(data))
     assert resp.headers['Content-Length'] == str(len(part))
+
+
+def test_a_long_range_through_the_reused_buffers(suite):
+    data = FILES[111][1]
+    resp = fetch(suite, 111, headers={'Range': 'bytes=1000-'})
+    assert resp.status_code == 206 and resp.content == data[1000:]
 
 
 @pytest.mark.parametrize('header', ['bytes=0-1,5-6', 'items=0-5', 'bytes=9-3', 'bytes=5-3',
