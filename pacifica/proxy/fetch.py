@@ -15,6 +15,7 @@ import threading
 import time
 
 import requests
+import urllib3
 
 from pacifica.common import metrics
 from pacifica.common.errors import BadRequest, NotFound, ServiceError, Unavailable
@@ -273,7 +274,10 @@ def verified_stream(resp, length, hashtype=None, hashsum=None, chunk=CHUNK, reus
         metrics.inc('pacifica_proxy_hash_failures_total')
         LOGGER.error('transfer aborted: %s', exc)
         raise
-    except (requests.RequestException, http.client.HTTPException, OSError) as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+            OSError) as exc:
+        # urllib3's own errors: its stream() (the path under uWSGI) raises ProtocolError for
+        # an archive that hangs up short of its Content-Length
         LOGGER.error('transfer aborted: archive stream failed: %s', exc)
         raise TransferAborted(str(exc)) from exc
     finally:

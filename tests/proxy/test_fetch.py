@@ -4,11 +4,13 @@ import hashlib
 import http.client
 import io
 import os
+import socket
 import threading
 import time
 import types
 
 import pytest
+import requests
 
 from pacifica.common.sendfile import BufferChunk
 from pacifica.proxy import fetch
@@ -188,3 +190,29 @@ def test_without_a_hash_no_thread_is_started():
     next(stream)
     assert not hash_threads()
     assert b''.join(stream) == DATA[len(BLOCKS[0]):]
+
+
+def test_an_archive_that_hangs_up_early_is_a_transfer_abort_on_the_urllib3_path():
+    """requests' streamed body read through urllib3 (the path under uWSGI): an archive that
+    closes its connection short of its Content-Length makes urllib3 raise its own
+    ProtocolError, neither OSError nor a requests exception; it must still be a
+    TransferAborted (502), never a 500."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+
+    def archive():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n' + b'x' * 1000)
+    thread = threading.Thread(target=archive, daemon=True)
+    thread.start()
+    try:
+        resp = requests.get('http://127.0.0.1:{}/1'.format(listener.getsockname()[1]),
+                            stream=True, timeout=10)
+        with pytest.raises(fetch.TransferAborted):
+            list(fetch.verified_stream(resp, 100000, 'sha1', '0' * 40))
+    finally:
+        thread.join(10)
+        listener.close()
