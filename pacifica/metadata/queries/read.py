@@ -2,9 +2,10 @@
 
 Reverse-relation lists (spec 2.7) are built with one query per relation for the whole page
 of parent rows (their keys bound in one IN list, or for a very large page the parent query
-reused as a sub-select), so a request costs
-1 + (number of reverse relations) statements however many rows it returns (on PostgreSQL
-prepared once per connection: planning them cost more than running them). Following D13,
+reused as a sub-select); for a small page of an object with at least ``UNION_FROM`` of them
+all the lists come from one ``UNION ALL``. A request thus costs a fixed number of statements
+however many rows it returns: 1 + (number of reverse relations), or 2 with the union (on
+PostgreSQL prepared once per connection: planning them cost more than running them). Following D13,
 soft-deleted children are left out, uuids are dashed, and lists upstream always left empty
 are filled (see objects.REVERSE_ITEM_OVERRIDES).
 """
