@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 
 from . import config as cfg
 from . import database
+from . import prepared
 
 LOGGER = logging.getLogger(__name__)
 
@@ -136,6 +137,9 @@ def make_context(service, ini_path, args=None, environ=None):
         context.database = db
         if config.get('database', 'debug_logging'):
             database.enable_debug_logging()
+        if any(key.section == 'database' and key.name == 'prepared_statements'
+               for key in service.keys):
+            prepared.enable(config.get('database', 'prepared_statements'))
     return context
 
 

@@ -41,6 +41,10 @@ from .database import peewee
 
 MAX_STATEMENTS = 200
 PREFIX = 'pacifica_'
+ENABLED = True
+"""False: :func:`execute` is ``execute_sql`` on every database (``[database]
+prepared_statements``: pgbouncer in transaction pooling mode cannot keep SQL-level
+``PREPARE`` with a client's connection)."""
 
 _PLACEHOLDER = re.compile(r'%[%s]')
 # SQLSTATEs after which a statement is run as plain SQL (its parameters' types cannot be
@@ -171,11 +175,18 @@ def _run(db, cursor, conn, sql, params):
         _run_plain(cursor, state, key, params)
 
 
+def enable(flag):
+    """Turn prepared statements on or off for the process (see :data:`ENABLED`)."""
+    global ENABLED  # pylint: disable=global-statement
+    ENABLED = bool(flag)
+
+
 def execute(database, sql, params=()):
     """Run ``sql`` with ``params`` like ``database.execute_sql`` and return the cursor; on
     PostgreSQL as a prepared statement of the connection in use (see the module)."""
     db = getattr(database, 'obj', database)
-    if not isinstance(db, peewee.PostgresqlDatabase) or isinstance(params, dict):
+    if (not ENABLED or not isinstance(db, peewee.PostgresqlDatabase)
+            or isinstance(params, dict)):
         return db.execute_sql(sql, params)
     params = tuple(params or ())
     db._log_query(sql, params)  # pylint: disable=protected-access

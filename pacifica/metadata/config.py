@@ -6,6 +6,9 @@ KEYS = (
         'postgresql://pacifica:metadata@localhost:5432/pacifica_metadata', 'PEEWEE_URL',
         help='peewee database URL (postgresql://, sqlite:///, sqliteext:///)'),
 ) + tuple(key for key in DATABASE_KEYS if key.name != 'peewee_url') + (
+    Key('database', 'prepared_statements', 'True', 'DATABASE_PREPARED_STATEMENTS', 'bool',
+        help='PostgreSQL: run repeated reads as server-side prepared statements (False '
+             'behind pgbouncer in transaction pooling mode)'),
     Key('notifications', 'disabled', 'False', 'NOTIFICATIONS_DISABLED', 'bool',
         help='do not send events (ORM, ingest, DOI)'),
     Key('notifications', 'url', 'http://127.0.0.1:8070/receive', 'NOTIFICATIONS_URL',

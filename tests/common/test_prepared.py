@@ -204,3 +204,26 @@ def test_sqlite_runs_execute_sql(db):
     assert prepared.execute(db, 'SELECT "b" FROM "t" WHERE "a" = ?', [2]).fetchall() == [
         ('two',)]
     assert prepared.prepared_count(db) == 0
+
+
+def test_turned_off_it_runs_execute_sql(db):
+    prepared.enable(False)
+    try:
+        assert prepared.execute(db, _sql(db, 'SELECT "b" FROM "t" WHERE "a" = %s'),
+                                [2]).fetchall() == [('two',)]
+        assert prepared.prepared_count(db) == 0
+    finally:
+        prepared.enable(True)
+
+
+@pytest.mark.parametrize('environ, enabled', [
+    ({}, True), ({'DATABASE_PREPARED_STATEMENTS': 'false'}, False)])
+def test_the_metadata_switch(tmp_path, environ, enabled):
+    from pacifica.common import cli
+    from pacifica.metadata.service import SERVICE
+    environ = dict(environ, PEEWEE_URL='sqlite:///' + str(tmp_path / 'md.sqlite3'))
+    try:
+        cli.make_context(SERVICE, str(tmp_path / 'absent.ini'), environ=environ)
+        assert prepared.ENABLED is enabled
+    finally:
+        prepared.enable(True)
