@@ -18,7 +18,10 @@ sees its SQL) and ``EXECUTE`` (every time after); elsewhere it is ``execute_sql`
 - A failed first use leaves it unknown whether the name exists on the server, so that name is
   never used again (it counts towards the bound until the next ``DEALLOCATE ALL``).
 - A statement the database can only prepare with types it cannot infer is run as plain SQL
-  from then on.
+  from then on. Inside a transaction the ``PREPARE`` of a first use sits between a
+  ``SAVEPOINT`` and its ``RELEASE`` (in the same message, before the ``EXECUTE``), so a
+  failed ``PREPARE`` is rolled back alone and the transaction goes on: a streamed GET reads
+  in one, and must not fail where plain SQL answers.
 - A prepared statement whose tables changed under it ("cached plan must not change result
   type", after a migration or a test that recreates a table) or that the server no longer
   knows (someone ran ``DISCARD ALL``) is prepared again and run once more, when no
@@ -128,22 +131,29 @@ def _run_plain(cursor, state, key, params):
     cursor.execute(key[0], params)
 
 
-def _prepare_and_run(cursor, state, key, params):
+_SAVEPOINT = 'pacifica_prepare'
+
+
+def _prepare_and_run(cursor, state, key, params, guarded=False):
+    """PREPARE and EXECUTE in one message; ``guarded`` (a transaction is open): between a
+    SAVEPOINT and its RELEASE, which the caller rolls back to if the PREPARE failed."""
     numbered, count = _numbered(key[0])
     if count != len(params):   # not a statement of psycopg2 placeholders only
         _run_plain(cursor, state, key, params)
         return
-    head = ''
+    head = 'SAVEPOINT {}; '.format(_SAVEPOINT) if guarded else ''
     if state.used >= MAX_STATEMENTS:
-        head = 'DEALLOCATE ALL; '
+        head += 'DEALLOCATE ALL; '
         state.names.clear()
         state.used = 0
     state.used += 1
     state.serial += 1
     name = '{}{}'.format(PREFIX, state.serial)
     types = ' ({})'.format(', '.join(key[1])) if count else ''
-    cursor.execute('{}PREPARE {}{} AS {}; {}'.format(head, name, types, numbered,
-                                                    _execute_text(name, count)), params)
+    release = 'RELEASE SAVEPOINT {}; '.format(_SAVEPOINT) if guarded else ''
+    # the EXECUTE comes last: the cursor holds the last statement's rows
+    cursor.execute('{}PREPARE {}{} AS {}; {}{}'.format(
+        head, name, types, numbered, release, _execute_text(name, count)), params)
     state.names[key] = name
 
 
@@ -164,14 +174,17 @@ def _run(db, cursor, conn, sql, params):
             del state.names[key]
             if not _idle(db, conn):
                 raise
+    guarded = not _idle(db, conn)
     try:
-        _prepare_and_run(cursor, state, key, params)
+        _prepare_and_run(cursor, state, key, params, guarded)
     except peewee.psycopg2.Error as exc:
         if exc.pgcode not in _UNPREPARABLE:
-            raise
-        if not _idle(db, conn):
-            state.plain.add(key)
-            raise
+            raise   # as in plain SQL: the error stands (and aborts an open transaction)
+        if guarded:
+            # only the PREPARE failed (the message stopped there): back to before it, and
+            # the transaction goes on
+            cursor.execute('ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}'.format(
+                _SAVEPOINT))
         _run_plain(cursor, state, key, params)
 
 

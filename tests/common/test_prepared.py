@@ -179,6 +179,49 @@ def test_statements_it_cannot_prepare_run_as_plain_sql(db):
     assert _server_names(db) == ['pacifica_2']   # with a bigint: prepared; with NULL: plain
 
 
+@pytest.mark.parametrize('begin', ['atomic', 'repeatable read'])
+def test_inside_a_transaction_a_statement_it_cannot_prepare_answers_and_the_transaction_goes_on(
+        db, begin):
+    """The first use of an unpreparable statement inside a transaction (a streamed GET reads
+    in REPEATABLE READ) answers as plain SQL would; the failed PREPARE is rolled back alone:
+    what the transaction wrote before it is committed, and no savepoint is left behind."""
+    _postgres_only(db)
+    sql = 'SELECT %s IS NULL, count(*) FROM "t"'
+    insert = 'INSERT INTO "t" VALUES (%s, %s, NULL)'
+    if begin == 'atomic':
+        context = db.atomic()
+    else:
+        db.begin(isolation_level='REPEATABLE READ')
+        context = _nothing()
+    with context:
+        prepared.execute(db, insert, [7, 'seven'])
+        for value in (None, None, 3):
+            assert prepared.execute(db, sql, [value]).fetchall() == [(value is None, 3)]
+        db.execute_sql('SAVEPOINT probe')   # so the transaction survives the probe's error
+        with pytest.raises(peewee.DatabaseError, match='savepoint'):
+            db.execute_sql('RELEASE SAVEPOINT pacifica_prepare')
+        db.execute_sql('ROLLBACK TO SAVEPOINT probe')
+        assert prepared.execute(db, insert, [8, 'eight']).rowcount == 1
+    if begin != 'atomic':
+        db.commit()
+    assert not db.in_transaction()
+    assert db.execute_sql('SELECT "a" FROM "t" ORDER BY "a"').fetchall() == [
+        (1,), (2,), (7,), (8,)]
+    assert prepared.execute(db, sql, [None]).fetchall() == [(True, 4)]
+
+
+def test_a_first_use_that_fails_inside_a_transaction_still_aborts_it(db):
+    """The savepoint guards only the PREPARE: an error of the statement itself aborts the
+    transaction as in plain SQL, and nothing it wrote is kept."""
+    _postgres_only(db)
+    with pytest.raises(peewee.DataError):
+        with db.atomic():
+            prepared.execute(db, 'INSERT INTO "t" VALUES (%s, %s, NULL)', [9, 'nine'])
+            prepared.execute(db, 'SELECT 10 / ("a" - %s) FROM "t"', [1])
+    assert not db.in_transaction()
+    assert db.execute_sql('SELECT count(*) FROM "t"').fetchall() == [(2,)]
+
+
 def test_an_integer_beyond_bigint(db):
     _postgres_only(db)
     sql = 'SELECT "a" FROM "t" WHERE "a" = %s OR "a" < %s ORDER BY "a"'
