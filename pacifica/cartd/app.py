@@ -26,11 +26,12 @@ from celery import Celery, Task, signals
 
 from pacifica.common import config as cfg
 from pacifica.common import database
+from pacifica.common.schema import SchemaError
 
 from . import claims, lifecycle, volume
 from .archive import Transient
 from .config import KEYS, filesystem_broker_dir
-from .orm import DB
+from .orm import DB, CartSchema
 from .staging import Stager, backoff
 
 LOGGER = logging.getLogger(__name__)
@@ -132,6 +133,12 @@ class CartApp(Celery):
             database.connect_with_retry(db, conf.get('database', 'connect_attempts'),
                                         conf.get('database', 'connect_wait'))
         except database.ConnectError as exc:
+            print('pacifica.cartd.tasks: {}'.format(exc), file=sys.stderr)
+            os._exit(1)  # pylint: disable=protected-access
+        try:
+            # The server's refusal, in the worker too: a schema older than its queries need.
+            CartSchema(db).check_safe()
+        except SchemaError as exc:
             print('pacifica.cartd.tasks: {}'.format(exc), file=sys.stderr)
             os._exit(1)  # pylint: disable=protected-access
         db.close_all()

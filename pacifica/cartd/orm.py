@@ -127,11 +127,13 @@ def _progress_columns():
 class CartSchema(SchemaManager):
     """Versions 0.1, 1.0 and 2.0 (upstream's, with upstream's two steps), 2.1 (ours: the
     workers' claims) and 2.2 (ours: progress counters). Both keep major 2, so upstream's
-    ``is_safe`` still accepts them."""
+    ``is_safe`` still accepts them; this code needs 2.2's columns, so it refuses 2.0 and 2.1
+    until ``dbsync`` ran."""
 
     service = 'cartd'
     version_table = 'cartsystem'
     versions = ((0, 1), (1, 0), (2, 0), (2, 1), (2, 2))
+    requires = (2, 2)
     models = (Cart, File, CartTasks)
 
     def _migrator(self):

@@ -296,8 +296,9 @@ def admin_parser(service):
         builtin + [c.name for c in service.admin_commands]) + '}')
     if service.schema is not None:
         subs.add_parser('dbsync', help='create or update the database schema')
-        chk = subs.add_parser('dbchk', help='exit 0 when the schema major version matches '
-                                            'the code, 255 when it does not')
+        chk = subs.add_parser('dbchk', help='exit 0 when the service can run on the schema '
+                                            '(its major version is the code\'s, and it is '
+                                            'not older than the code needs), 255 when not')
         chk.add_argument('--equal', action='store_true',
                          help='compare major and minor versions')
     for command in service.admin_commands:

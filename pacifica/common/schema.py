@@ -33,13 +33,16 @@ class SchemaManager:
 
     Subclasses set ``service`` (for messages), ``version_table``, ``versions`` (oldest first,
     the last one is the code's version) and ``models`` (created by :meth:`create_fresh`), and
-    define the ``update_X_Y_to_Z_W`` steps between consecutive versions.
+    define the ``update_X_Y_to_Z_W`` steps between consecutive versions. ``requires`` is
+    the oldest version the code's queries run on, when that is later than the major's first
+    (cartd reads columns 2.2 added): an older database is not safe to serve.
     """
 
     service = 'service'
     version_table = 'system'
     versions = ((0, 0), (1, 0))
     models = ()
+    requires = None
 
     def __init__(self, database):
         self.database = database
@@ -75,8 +78,13 @@ class SchemaManager:
         return self.read_version() or (0, 0)
 
     def is_safe(self):
-        """The database's major version is the code's: the service can run on it."""
-        return self.version_or_zero()[0] == self.current[0]
+        """The service can run on the database: its major version is the code's, and it is
+        not older than :attr:`requires`."""
+        return self._safe(self.version_or_zero())
+
+    def _safe(self, found):
+        return found[0] == self.current[0] and (self.requires is None or
+                                                tuple(found) >= tuple(self.requires))
 
     def is_equal(self):
         """The database's version is exactly the code's."""
@@ -85,7 +93,7 @@ class SchemaManager:
     def check_safe(self):
         """Raise SchemaError with the upstream one-line message unless :meth:`is_safe`."""
         found = self.version_or_zero()
-        if found[0] != self.current[0]:
+        if not self._safe(found):
             raise SchemaError('Database version too old {}.{} update to {}.{}'.format(
                 found[0], found[1], self.current[0], self.current[1]))
 

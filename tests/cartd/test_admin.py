@@ -108,6 +108,19 @@ def test_upgrade_from_2_1_keeps_the_progress_of_carts_in_flight(env, db, tmp_pat
         out.write('{} 1000\n{} 5000\n'.format(ids[0], ids[1]))
     db.close()
     assert admin(env, 'dbchk', '--equal').returncode != 0
+    # 2.1 lacks the columns this code reads: dbchk says so and the server refuses to start
+    assert admin(env, 'dbchk').returncode == 255
+    server = subprocess.run([sys.executable, '-m', 'pacifica.cartd', '-p', str(free_port())],
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert server.returncode == 1
+    assert 'Database version too old 2.1 update to 2.2' in server.stderr
+    assert 'Traceback' not in server.stderr
+    worker = subprocess.run([sys.executable, '-m', 'celery', '-A', 'pacifica.cartd.tasks',
+                             'worker', '--pool', 'solo'], env=env, cwd=str(tmp_path),
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert worker.returncode == 1
+    assert 'pacifica.cartd.tasks: Database version too old 2.1 update to 2.2' in worker.stderr
+    assert 'Traceback' not in worker.stderr
     done = admin(env, 'dbsync')
     assert done.returncode == 0 and 'updated schema 2.1 to 2.2' in done.stdout, done.stderr
     server = start_service('pacifica.cartd', tmp_path, env)

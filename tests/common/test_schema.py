@@ -102,3 +102,26 @@ def test_a_failing_step_rolls_everything_back(db):
     assert schema.read_version() == (1, 0)
     if database.family_of(db) == 'postgresql':  # SQLite DDL in a transaction also rolls back
         assert not db.table_exists('thing')
+
+
+@pytest.mark.parametrize('found, requires, safe', [
+    ((2, 0), None, True), ((2, 5), None, True), ((1, 1), None, False), ((3, 0), None, False),
+    ((2, 0), (2, 1), False), ((2, 1), (2, 1), True), ((2, 2), (2, 1), True),
+    ((1, 1), (2, 1), False), ((3, 0), (2, 1), False)])
+def test_safe_is_the_major_and_no_older_than_required(db, found, requires, safe):
+    """A database of the code's major but older than the minor its queries need is refused
+    by ``check_safe`` (the server's start) and ``is_safe`` (dbchk, readiness) alike."""
+    class Needs(FreshSchema):
+        pass
+    Needs.requires = requires
+    schema = Needs(db)
+    schema.version.create_table()
+    schema.version.insert_many([{'part': 'major', 'value': found[0]},
+                                {'part': 'minor', 'value': found[1]}]).execute()
+    assert schema.is_safe() is safe
+    if safe:
+        schema.check_safe()
+    else:
+        with pytest.raises(SchemaError, match='Database version too old {}.{} update to 2.0'
+                           .format(*found)):
+            schema.check_safe()
