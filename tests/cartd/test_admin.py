@@ -38,6 +38,15 @@ def admin(env, *args):
     return run_admin('pacifica.cartd', list(args), env)
 
 
+def _refuses_to_start(env, argv, line, cwd=None):
+    """The program exits 1 at start with ``line`` on stderr and no traceback."""
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 1, done.stderr
+    assert line in done.stderr
+    assert 'Traceback' not in done.stderr
+
+
 def test_dbsync_and_dbchk(env, db):
     assert admin(env, 'dbchk').returncode == 255
     done = admin(env, 'dbsync')
@@ -69,11 +78,8 @@ def test_upgrade_from_upstream_0_1(env, db, db_url, tmp_path):
     db.close()
     assert admin(env, 'dbchk').returncode == 255
     # The server refuses the old schema with one line, no traceback.
-    server = subprocess.run([sys.executable, '-m', 'pacifica.cartd', '-p', str(free_port())],
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert server.returncode == 1
-    assert 'Database version too old 0.1 update to 2.2' in server.stderr
-    assert 'Traceback' not in server.stderr
+    _refuses_to_start(env, [sys.executable, '-m', 'pacifica.cartd', '-p', str(free_port())],
+                      'Database version too old 0.1 update to 2.2')
     done = admin(env, 'dbsync')
     assert done.returncode == 0 and 'updated schema 0.1 to 2.2' in done.stdout, done.stderr
     cart = Cart.get(Cart.cart_uid == 'old')
@@ -110,17 +116,12 @@ def test_upgrade_from_2_1_keeps_the_progress_of_carts_in_flight(env, db, tmp_pat
     assert admin(env, 'dbchk', '--equal').returncode != 0
     # 2.1 lacks the columns this code reads: dbchk says so and the server refuses to start
     assert admin(env, 'dbchk').returncode == 255
-    server = subprocess.run([sys.executable, '-m', 'pacifica.cartd', '-p', str(free_port())],
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert server.returncode == 1
-    assert 'Database version too old 2.1 update to 2.2' in server.stderr
-    assert 'Traceback' not in server.stderr
-    worker = subprocess.run([sys.executable, '-m', 'celery', '-A', 'pacifica.cartd.tasks',
-                             'worker', '--pool', 'solo'], env=env, cwd=str(tmp_path),
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert worker.returncode == 1
-    assert 'pacifica.cartd.tasks: Database version too old 2.1 update to 2.2' in worker.stderr
-    assert 'Traceback' not in worker.stderr
+    _refuses_to_start(env, [sys.executable, '-m', 'pacifica.cartd', '-p', str(free_port())],
+                      'Database version too old 2.1 update to 2.2')
+    _refuses_to_start(env, [sys.executable, '-m', 'celery', '-A', 'pacifica.cartd.tasks',
+                            'worker', '--pool', 'solo'],
+                      'pacifica.cartd.tasks: Database version too old 2.1 update to 2.2',
+                      cwd=str(tmp_path))
     done = admin(env, 'dbsync')
     assert done.returncode == 0 and 'updated schema 2.1 to 2.2' in done.stdout, done.stderr
     server = start_service('pacifica.cartd', tmp_path, env)
