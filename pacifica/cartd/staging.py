@@ -287,7 +287,7 @@ class Stager:
         try:
             fd = volume.open_file(partial_fd, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
-                handle = directio.DirectWriter(fd, self.write_buffer())
+                handle = directio.DirectWriter(fd, self.write_buffer(), status.size)
                 self._reserve(handle, status.size, cart.id)
                 self.client.pull(row.archive_id, handle, row.hash_type or 'md5',
                                  row.hash_value or '', status.size,

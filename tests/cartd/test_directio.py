@@ -18,14 +18,14 @@ def _data(size):
     return bytes((index * 7 + index // 251) % 256 for index in range(size))
 
 
-def _write(path, data, pieces, buffer, reserve=False):
-    """Write ``data`` through a DirectWriter in pieces of the given sizes (cycled);
-    returns whether it wrote direct at first."""
+def _write(path, data, pieces, buffer, reserve=False, hint=False):
+    """Write ``data`` through a DirectWriter in pieces of the given sizes (cycled), telling
+    it the file's size if ``hint``; returns whether it wrote direct at first."""
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         if reserve and data:
             os.posix_fallocate(fd, 0, len(data))
-        writer = directio.DirectWriter(fd, buffer)
+        writer = directio.DirectWriter(fd, buffer, len(data) if hint else None)
         direct = writer.direct
         done, turn = 0, 0
         while done < len(data):
@@ -48,10 +48,48 @@ def buffer():
 
 @pytest.mark.parametrize('size', SIZES)
 @pytest.mark.parametrize('pieces', [[1 << 22], [65536], [1000, 70000, 3]])
-def test_bytes_on_disk_are_the_bytes_written(tmp_path, buffer, size, pieces):
+@pytest.mark.parametrize('hint', [False, True])
+def test_bytes_on_disk_are_the_bytes_written(tmp_path, buffer, size, pieces, hint):
     data = _data(size)
-    _write(tmp_path / 'f', data, pieces, buffer, reserve=True)
+    _write(tmp_path / 'f', data, pieces, buffer, reserve=True, hint=hint)
     assert (tmp_path / 'f').read_bytes() == data
+
+
+def _watch_writes(monkeypatch):
+    """Record, for each os.write the writer makes, whether O_DIRECT was set on the file."""
+    real = os.write
+    seen = []
+
+    def write(fd, data):
+        seen.append(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & directio.DIRECT))
+        return real(fd, data)
+    monkeypatch.setattr(directio.os, 'write', write)
+    return seen
+
+
+@pytest.mark.parametrize('size', [1, 4096, 65536, directio.SMALL - 1])
+def test_a_file_below_the_threshold_is_written_plainly(tmp_path, buffer, monkeypatch, size):
+    """A small file told by its size never has O_DIRECT set: a direct write of it would be
+    one synchronous block write in the downloading thread."""
+    seen = _watch_writes(monkeypatch)
+    assert not _write(tmp_path / 'f', _data(size), [1000, 70000], buffer, hint=True)
+    assert seen and not any(seen)
+    assert (tmp_path / 'f').read_bytes() == _data(size)
+
+
+@pytest.mark.parametrize('size', [directio.SMALL, directio.SMALL + 4097])
+def test_a_file_at_the_threshold_goes_direct_where_it_can(tmp_path, buffer, monkeypatch, size):
+    """From :data:`SMALL` bytes on, the whole buffers go direct (where the file system takes
+    the flag at all: the writer says whether it does)."""
+    probe = os.open(str(tmp_path / 'probe'), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        can = directio.DirectWriter(probe, buffer).direct
+    finally:
+        os.close(probe)
+    seen = _watch_writes(monkeypatch)
+    assert _write(tmp_path / 'f', _data(size), [65536], buffer, hint=True) == can
+    assert seen[0] == can
+    assert (tmp_path / 'f').read_bytes() == _data(size)
 
 
 @settings(max_examples=40, deadline=None)
