@@ -105,7 +105,7 @@ def file_hash(row):
 def _iso_converter(field):
     """The ISO text of a stored date or time of ``field``, straight from the driver's value.
 
-    SQLite hands the text peewee wrote, PostgreSQL the ``to_char`` text of
+    SQLite hands the text peewee wrote, PostgreSQL the ``::text`` or ``to_char`` text of
     :func:`_selected`; ``fromisoformat`` (C code) parses either to the same value peewee's
     format loop would, at a fraction of its cost; anything else (a driver's datetime
     included) goes through the field's own conversion as before."""
@@ -141,30 +141,84 @@ def _is_date(field):
 
 
 def _selected(field, family):
-    """What is selected for ``field``: on PostgreSQL a date or time as its text in a fixed
-    format (``to_char``, not DateStyle-dependent): psycopg2 building datetime objects only
-    for them to be formatted again cost more than the query itself (issue 13)."""
-    if family != 'postgresql' or not _is_date(field):
+    """What is selected for ``field``: on PostgreSQL a date or time as text (psycopg2
+    building datetime objects only for them to be formatted again cost more than the query
+    itself, issue 13). ``family`` is that of :func:`_dates_family`: ``'postgresql-iso'``
+    selects ``field::text`` (the server's own output, in ISO form under DateStyle ISO:
+    ``to_char`` cost the file select of an upload more than all its other columns),
+    ``'postgresql'`` a fixed ``to_char`` format, which does not depend on DateStyle."""
+    if not family.startswith('postgresql') or not _is_date(field):
         return field
+    if family == 'postgresql-iso':
+        return peewee.Cast(field, 'text')
     text = PG_DATE_TEXT if isinstance(field, peewee.DateField) else PG_TIME_TEXT
     # the format written into the SQL, not bound: the statement's only parameters are its
     # ids, so its SQL is made once (by_transactions)
     return peewee.fn.to_char(field, peewee.SQL("'{}'".format(text)))
 
 
+def _dates_family():
+    """:func:`family_of` the database, but ``'postgresql-iso'`` for a PostgreSQL connection
+    whose DateStyle is ISO (the default: ``YYYY-MM-DD HH:MM:SS[.ffffff]`` whatever the
+    ordering part; the server reports each change, so this asks nothing of it)."""
+    family = family_of(DB)
+    if family == 'postgresql':
+        status = getattr(DB.obj.connection(), 'get_parameter_status', None)
+        if status is not None and (status('DateStyle') or '').startswith('ISO'):
+            return 'postgresql-iso'
+    return family
+
+
+# where the text of a time in the form both databases write it, YYYY-MM-DD HH:MM:SS[.f...],
+# has its separators (the ISO form differs only by the T at 10)
+TIME_SEPARATORS = ((4, '-'), (7, '-'), (10, ' '), (13, ':'), (16, ':'))
+
+
+def _isoformats(texts, parsed, kind):
+    """``kind.isoformat`` of each of ``parsed``, the values ``kind.fromisoformat`` read from
+    the strings ``texts``. Formatting 1,000 distinct times (an upload's ``mtime``) cost more
+    than the rest of their column (issue 13); so when the texts all have one length and
+    the databases' form (checked on every text at once: one slice per separator of all of
+    them joined), the ISO texts are those texts themselves, a ``T`` for the space and the
+    fraction's trailing zeros (PostgreSQL drops them) put back, by whole-string
+    operations. Every other case is formatted as before."""
+    count = len(texts)
+    lengths = set(map(len, texts))
+    width = lengths.pop() if len(lengths) == 1 else None
+    if kind is datetime.datetime and (width == 19 or (
+            width is not None and 21 <= width <= 26 and all(
+                map(operator.attrgetter('microsecond'), parsed)))):
+        joined = '\n'.join(texts)
+        stride = width + 1
+        separators = TIME_SEPARATORS + (((19, '.'),) if width > 19 else ())
+        # (' 24:': a midnight some fromisoformat might read as the next day's)
+        if ' 24:' not in joined and all(joined[at::stride] == char * count
+                                         for at, char in separators):
+            padding = '0' * (26 - width) if width > 19 else ''
+            return (joined.replace(' ', 'T').replace('\n', padding + '\n') +
+                    padding).split('\n')
+    if kind is datetime.date and width == 10:
+        joined = '\n'.join(texts)
+        if joined[4::11] == joined[7::11] == '-' * count:
+            return list(texts)
+    return list(map(kind.isoformat, parsed))
+
+
 def _iso_column(values, field, texts):
     """The ISO texts (``texts``: their JSON texts) of a column of stored dates or times of
     ``field``, exactly as :func:`_iso_converter` gives them one by one. Each distinct value
     is converted once (the rows of an upload share most of their times), in C-level maps
-    while every one is zone-less text ``fromisoformat`` takes, else one by one."""
-    distinct = dict.fromkeys(values)
-    distinct.pop(None, None)
+    while every one is zone-less text ``fromisoformat`` takes (:func:`_isoformats`), else
+    one by one."""
+    distinct = list(dict.fromkeys(values))
+    if None in distinct:
+        distinct.remove(None)
     kind = datetime.date if isinstance(field, peewee.DateField) else datetime.datetime
     try:
         parsed = list(map(kind.fromisoformat, distinct))   # TypeError if one is no str
         if kind is datetime.datetime and any(map(operator.attrgetter('tzinfo'), parsed)):
             raise ValueError('a time with a zone')
-        isos = list(map(kind.isoformat, parsed))
+        isos = _isoformats(distinct, parsed, kind)
     except (TypeError, ValueError):
         isos = list(map(_iso_converter(field), distinct))
     table = dict(zip(distinct, map(jsontext.quote, isos) if texts else isos))
@@ -199,7 +253,7 @@ def file_json_rows(rows):
 def file_select(where):
     """The SELECT of Files columns in :data:`FILE_KEYS` order matching ``where`` (dates
     as :func:`file_json_rows` reads them)."""
-    family = family_of(DB)
+    family = _dates_family()
     return Files.select(*(_selected(field, family) for field in _file_columns())).where(where)
 
 
@@ -216,7 +270,7 @@ def by_transactions(make, tids):
     its SQL made once per number of ids (peewee's compiling of a query costs about what
     reading the 1,000 rows of an upload does), run as a prepared statement on PostgreSQL
     (:mod:`pacifica.common.prepared`: planning the joins cost more than running them)."""
-    key = (make, family_of(DB), len(tids))
+    key = (make, _dates_family(), len(tids))
     sql = STATEMENTS.get(key)
     if sql is None:
         sql, params = make(list(tids)).sql()
@@ -243,6 +297,38 @@ def files_of(tids):
     return found
 
 
+VARIES = object()   # _constant: the values are not all one
+
+
+def _constant(values):
+    """The one value of ``values`` when they are all it and the JSON encoder writes them
+    alike (one ``str``, ``None``, or one exact int: ``1 == True == 1.0``), else
+    :data:`VARIES`."""
+    first = values[0]
+    if values.count(first) != len(values):
+        return VARIES
+    kinds = {type(first)} if first is None or isinstance(first, str) else set(
+        map(type, values))
+    return first if kinds in ({type(None)}, {str}, {int}) else VARIES
+
+
+def _text_columns(rows):
+    """The (non-empty) rows of a :func:`file_select` as (the driver's columns, the JSON
+    texts of each column in :data:`FILE_KEYS` order, as :func:`file_columns` gives them).
+    A column of one value (an upload's files share their ``deleted``, ``transaction``,
+    ``hashtype``...) is its one JSON text instead of a list, for :func:`jsontext.folded`:
+    it is encoded once and written into the template."""
+    raw = list(zip(*rows))
+    texts = []
+    for values, field in zip(raw, _file_columns()):
+        one = _constant(values)
+        column = (one,) if one is not VARIES else values
+        column = (_iso_column(column, field, True) if _is_date(field)
+                  else jsontext.column(column))
+        texts.append(column if one is VARIES else column[0])
+    return raw, texts
+
+
 def file_texts_of(tids, key_values=None):
     """transaction id -> (the ids of its live files by name, the JSON text of the object of
     their JSON by id) exactly as ``json.dumps`` writes it for :func:`files_of` (with
@@ -250,16 +336,20 @@ def file_texts_of(tids, key_values=None):
     found = {}
     keys = FILE_KEYS if key_values is None else FILE_KEYS + ('key_values',)
     for chunk in chunks(set(tids)):
-        raw, texts = file_columns(by_transactions(_files_of_select, chunk), texts=True)
+        rows = by_transactions(_files_of_select, chunk)
+        if not rows:
+            continue
+        raw, texts = _text_columns(rows)
         if key_values is not None:
             texts.append(list(map(key_values.get, raw[3], itertools.repeat('[]'))))
         if len(set(raw[9])) == 1 and set(map(type, raw[3])) == {int}:
             # one upload, integer ids (distinct: the primary key): each entry is one
-            # "<id>": {...} of a template (texts[3] holds the ids' digits)
-            entries = jsontext.objects(keys, texts, prefix='"%s": ', first=texts[3])
+            # "<id>": {...} of a template
+            entries = jsontext.folded(keys, texts, len(rows), prefix='"%s": ',
+                                      first=list(map(int.__repr__, raw[3])))
             found[raw[9][0]] = (list(raw[3]), '{' + ', '.join(entries) + '}')
             continue
-        rendered = jsontext.objects(keys, texts)
+        rendered = jsontext.folded(keys, texts, len(rows))
         for tid, group in itertools.groupby(zip(raw[9], raw[3], rendered),
                                             operator.itemgetter(0)):
             group = list(group)
@@ -270,6 +360,22 @@ def file_texts_of(tids, key_values=None):
 
 
 PAIR = jsontext.template(('key', 'value'))
+
+
+def _lists_by_file(fids, pairs):
+    """file id -> the JSON text of the list of its ``pairs`` (JSON texts, in row order,
+    each row's file id in ``fids``, a file's rows together). When every file has the same
+    number of pairs (an upload's files mostly do), that is one template for all of them
+    (checked by comparing the ids of each file's first pair to those of its second...)."""
+    count, files = len(fids), len(set(fids))
+    width = count // files
+    if width * files == count and all(fids[at::width] == fids[0::width]
+                                      for at in range(1, width)):
+        form = '[' + ', '.join(['%s'] * width) + ']'
+        return dict(zip(fids[0::width], map(form.__mod__, zip(
+            *(pairs[at::width] for at in range(width))))))
+    return {fid: '[' + ', '.join(map(operator.itemgetter(1), group)) + ']'
+            for fid, group in itertools.groupby(zip(fids, pairs), operator.itemgetter(0))}
 
 
 def file_key_value_texts(tids):
@@ -287,11 +393,11 @@ def file_key_value_texts(tids):
             distinct = list(zip(*table))
             table = dict(zip(table, map(PAIR.__mod__, zip(
                 jsontext.column(distinct[0]), jsontext.column(distinct[1])))))
-            pairs = map(table.__getitem__, zip(keys, values))
+            pairs = list(map(table.__getitem__, zip(keys, values)))
         else:
-            pairs = map(PAIR.__mod__, zip(jsontext.column(keys), jsontext.column(values)))
-        for fid, group in itertools.groupby(zip(fids, pairs), operator.itemgetter(0)):
-            found[fid] = '[' + ', '.join(map(operator.itemgetter(1), group)) + ']'
+            pairs = list(map(PAIR.__mod__, zip(jsontext.column(keys),
+                                                jsontext.column(values))))
+        found.update(_lists_by_file(fids, pairs))
     return found
 
 
