@@ -159,13 +159,23 @@ def files_to_do(cart_id):
 # -- workers: bundling ---------------------------------------------------------------------------
 def claim_bundling(cart_id, worker):
     """``staging`` → ``bundling`` for ``worker``, if every file is staged; True for the one
-    caller that wins (a single conditional UPDATE, so a cart is bundled once)."""
+    caller that wins (a single conditional UPDATE, so a cart is bundled once).
+
+    Each batch of staged files asks this, and the check of the cart's file rows reads them
+    all (a cart of 10,000 files: about 7 ms on SQLite, against 1.3 ms), so the cart row's
+    counters answer first: while ``staged_files`` is below ``total_files``, files are left
+    and the rows are not read. A cart without counters (made before schema 2.2) is checked
+    by its rows alone; the rows still decide when the counters say done.
+    """
     not_done = File.select(File.cart).where(
         (File.cart == cart_id) & (File.status != FileStatus.STAGED))
+    counted_done = (Cart.staged_files.is_null() | Cart.total_files.is_null() |
+                    (Cart.staged_files >= Cart.total_files))
     return Cart.update(status=CartStatus.BUNDLING, claimed_by=worker, heartbeat=now(),
                        updated_date=now()).where(
         (Cart.id == cart_id) & (Cart.status == CartStatus.STAGING) &
-        Cart.deleted_date.is_null() & Cart.id.not_in(not_done)).execute() == 1
+        Cart.deleted_date.is_null() & counted_done & Cart.id.not_in(not_done)
+    ).execute() == 1
 
 
 def mark_ready(cart_id, bundle_path):

@@ -225,3 +225,29 @@ def test_progress_counts_each_file_once_however_often_it_is_staged(stager, archi
     # The counters agree with the file rows.
     Cart.update(staged_files=None).where(Cart.id == cart.id).execute()
     assert _progress(stager, cart.id) == (3, 3, 3210, 3210)
+
+
+def test_bundling_is_claimed_when_the_rows_and_the_counters_say_done(stager):
+    """The counters spare reading a cart's rows while files are left; a cart without them
+    (made before schema 2.2) is decided by its rows alone."""
+    items = [{'id': 'cb-{}'.format(number), 'path': 'c{}'.format(number),
+              'hashtype': 'sha256', 'hashsum': '0' * 64} for number in range(3)]
+    cart = lifecycle.create('counted-bundle', items, False)
+    ids = lifecycle.files_to_do(cart.id)
+    lifecycle.mark_staged(ids[:2], [cart.id])
+    assert not lifecycle.claim_bundling(cart.id, 'w')          # a file left
+    File.update(status='staged').where(File.id == ids[2]).execute()   # not counted
+    assert not lifecycle.claim_bundling(cart.id, 'w')          # the counters say one left
+    Cart.update(staged_files=None, total_files=None).where(Cart.id == cart.id).execute()
+    assert lifecycle.claim_bundling(cart.id, 'w')              # no counters: the rows decide
+    assert Cart.get_by_id(cart.id).status == 'bundling'
+
+    other = lifecycle.create('counted-bundle-2', items, False)
+    other_ids = lifecycle.files_to_do(other.id)
+    lifecycle.mark_staged(other_ids, [other.id])
+    File.update(status='waiting').where(File.id == other_ids[0]).execute()
+    assert not lifecycle.claim_bundling(other.id, 'w')         # counters done, a row is not
+    lifecycle.mark_staged(other_ids[:1], [other.id])
+    assert lifecycle.claim_bundling(other.id, 'w')
+    assert not lifecycle.claim_bundling(other.id, 'w')         # once
+
