@@ -221,7 +221,11 @@ def _iso_column(values, field, texts):
         isos = _isoformats(distinct, parsed, kind)
     except (TypeError, ValueError):
         isos = list(map(_iso_converter(field), distinct))
-    table = dict(zip(distinct, map(jsontext.quote, isos) if texts else isos))
+    if texts:
+        isos = list(map(jsontext.quote, isos))
+    if len(distinct) == len(values):   # no repeats, no NULLs: already in order
+        return isos
+    table = dict(zip(distinct, isos))
     table[None] = 'null' if texts else None
     return list(map(table.__getitem__, values))
 
