@@ -250,4 +250,3 @@ def test_bundling_is_claimed_when_the_rows_and_the_counters_say_done(stager):
     lifecycle.mark_staged(other_ids[:1], [other.id])
     assert lifecycle.claim_bundling(other.id, 'w')
     assert not lifecycle.claim_bundling(other.id, 'w')         # once
-
