@@ -5,7 +5,9 @@ of parent rows (their keys bound in one IN list, or for a very large page the pa
 reused as a sub-select); for a small page of an object with at least ``UNION_FROM`` of them
 all the lists come from one ``UNION ALL``. A request thus costs a fixed number of statements
 however many rows it returns: 1 + (number of reverse relations), or 2 with the union (on
-PostgreSQL prepared once per connection: planning them cost more than running them). Following D13,
+PostgreSQL prepared once per connection: planning them cost more than running them). On
+PostgreSQL the page of a GET (:func:`first_rows`) brings its lists itself: 1 statement.
+Items are listed in table order on PostgreSQL (:func:`_in_table_order`). Following D13,
 soft-deleted children are left out, uuids are dashed, and lists upstream always left empty
 are filled (see objects.REVERSE_ITEM_OVERRIDES).
 """
@@ -118,12 +120,23 @@ def _page_sql(obj, query, limit, offset):
     return head + tail, params
 
 
+class Page(list):
+    """The rows of :func:`first_rows`; ``reverse_lists``: their reverse lists when the same
+    statement read them (else None, and :func:`render` reads them)."""
+
+    reverse_lists = None
+
+
 def first_rows(obj, query, size=BATCH_ROWS):
     """Up to ``size + 1`` of the matching rows: whether the answer fits in one batch (and
-    then all of it), without reading more of a large one."""
+    then all of it), without reading more of a large one. On PostgreSQL their reverse
+    lists come with them when the query asks for them (:func:`_with_reverse`)."""
     limit, offset = query.page if query.page is not None else (size + 1, 0)
     sql, params = _page_sql(obj, query, min(limit, size + 1), offset)
-    return _converted(obj, prepared.execute(DB.obj, sql, params))
+    if (query.recursion_depth and obj.reverse
+            and family_of(DB.obj) in ONE_STATEMENT):
+        return _with_reverse(obj, sql, params, size)
+    return Page(_converted(obj, prepared.execute(DB.obj, sql, params)))
 
 
 def batches(obj, query, size=BATCH_ROWS):
@@ -172,6 +185,17 @@ def _reverse_items(rel):
     return [child.key, child.value] if rel.item is None else [getattr(child, rel.item)]
 
 
+# The order of a reverse list's items (spec 2.7: unspecified). On PostgreSQL, the order the
+# rows lie in the table ("ctid"): what a scan of the table, a bitmap scan or an index scan on
+# the foreign key alone return, so what a plan gave almost always; written out, because an
+# index whose first column is the foreign key (user_group's primary key, project_user's
+# unique index) returned its own order when the planner chose it, and the page read with its
+# lists in one statement (_with_reverse) is planned otherwise than these statements.
+# SQLite's planner decides the same way each time; its order is left as it is.
+def _in_table_order():
+    return family_of(DB.obj) == 'postgresql'
+
+
 def _reverse_sql(rel, count):
     """``SELECT fk, item(s) FROM child WHERE fk IN (...) AND deleted IS NULL`` written out:
     these run once per relation and request, and peewee's SQL builder costs more than the
@@ -183,6 +207,8 @@ def _reverse_sql(rel, count):
         ', '.join('"{}"'.format(c.column_name) for c in cols),
         child._meta.table_name, rel.fk.column_name,  # pylint: disable=protected-access
         ', '.join([param] * count))
+    if _in_table_order():
+        sql += ' ORDER BY "ctid"'
     return sql, [c.python_value for c in cols]
 
 
@@ -194,9 +220,11 @@ def _reverse_rows(obj, rel, query, parent_keys):
         return [tuple(conv(v) for conv, v in zip(converters, row)) for row in cursor]
     # a large page: let the database find the parents again rather than bind every key
     child = rel.child
-    return list(child.select(rel.fk, *_reverse_items(rel))
-                .where(rel.fk.in_(_pk_subquery(obj, query)) & child.deleted.is_null())
-                .tuples())
+    sel = (child.select(rel.fk, *_reverse_items(rel))
+           .where(rel.fk.in_(_pk_subquery(obj, query)) & child.deleted.is_null()))
+    if _in_table_order():
+        sel = sel.order_by(peewee.SQL('"ctid"'))
+    return list(sel.tuples())
 
 
 def _ddl_type(field):
@@ -238,23 +266,27 @@ def _union_plan(obj):
                 seen[kind] += 1
             exprs = ['"{}"'.format(placed[s].column_name) if s in placed
                      else 'CAST(NULL AS {})'.format(s[0]) for s in slots]
+            if _in_table_order():
+                exprs.append('"ctid"')
             parts.append('SELECT {}, "{}", {} FROM "{}" WHERE "{}" IN ({{}}) AND "deleted" IS '
                          'NULL'.format(index, rel.fk.column_name, ', '.join(exprs),
                                        rel.child._meta.table_name,  # pylint: disable=protected-access
                                        rel.fk.column_name))
             layout.append((rel, [c.python_value for c in cols],
                            [1] + [2 + slots.index(s) for s in placed]))
-        _UNIONS[plan_key] = (parts, layout)
+        # by relation, then in table order (the last column)
+        order = ' ORDER BY 1, {}'.format(len(slots) + 3) if _in_table_order() else ''
+        _UNIONS[plan_key] = (parts, layout, order)
     return _UNIONS[plan_key]
 
 
 def _reverse_union(obj, parent_keys):
     """{relation name: {parent key: [rows]}} of every reverse relation in one statement."""
-    parts, layout = _union_plan(obj)
+    parts, layout, order = _union_plan(obj)
     marks = ', '.join([DB.obj.param] * len(parent_keys))
     keys = [obj.pk_fields[0].db_value(k) for k in parent_keys]
-    cursor = prepared.execute(DB.obj, ' UNION ALL '.join(p.format(marks) for p in parts),
-                              keys * len(parts))
+    cursor = prepared.execute(DB.obj, ' UNION ALL '.join(p.format(marks) for p in parts)
+                              + order, keys * len(parts))
     found = {rel.name: [] for rel in obj.reverse}
     for row in cursor:
         rel, converters, positions = layout[row[0]]
@@ -281,6 +313,70 @@ def _reverse_lists(obj, query, parent_keys):
                 groups[row[0]].append(_fmt(row[1]))
         found[rel.name] = groups
     return found
+
+
+# Where a page and its reverse lists are read in one statement: on PostgreSQL each
+# statement is a round trip, and after preparing (common.prepared) the round trips were what
+# a one-row GET cost. Not on SQLite: no round trip to save, and its statements stay as fast.
+ONE_STATEMENT = ('postgresql',)
+
+_AGGREGATES = {}
+
+
+def _aggregate_sql(obj, size):
+    """The SQL (PostgreSQL's) around a page SELECT (:func:`_page_sql`) that adds one column
+    per reverse relation: the JSON array of its items for each page row, by a sub-select of
+    the rows :func:`_reverse_sql` finds for that key, in the same order (table order, see
+    :func:`_in_table_order`). A page of more than ``size`` rows gets NULLs instead (it is
+    streamed, its lists read batch by batch): the count is a window over the page, so the
+    sub-selects of a large page are never run."""
+    cache_key = (obj.name, size)
+    if cache_key not in _AGGREGATES:
+        pk = obj.pk_fields[0].column_name
+        columns = []
+        for rel in obj.reverse:
+            items = ['"c"."{}"'.format(col.column_name) for col in _reverse_items(rel)]
+            item = items[0] if len(items) == 1 else 'json_build_array({})'.format(
+                ', '.join(items))
+            columns.append(
+                'CASE WHEN count(*) OVER () <= {} THEN (SELECT json_agg({} ORDER BY "c"."ctid") '
+                'FROM "{}" AS "c" WHERE "c"."{}" = "p"."{}" AND "c"."deleted" IS NULL) '
+                'END'.format(
+                    int(size), item, rel.child._meta.table_name,  # pylint: disable=protected-access
+                    rel.fk.column_name, pk))
+        _AGGREGATES[cache_key] = ('SELECT "p".*, {} FROM ('.format(', '.join(columns)),
+                                  ') AS "p" ORDER BY "p"."{}"'.format(pk))
+    return _AGGREGATES[cache_key]
+
+
+def _with_reverse(obj, sql, params, size):
+    """:func:`first_rows` of ``sql`` (a page SELECT) with the reverse lists of its rows, in
+    one statement (the items converted as :func:`_reverse_lists` converts them)."""
+    head, tail = _aggregate_sql(obj, size)
+    cursor = prepared.execute(DB.obj, head + sql + tail, params)
+    converters = _columns(obj)[1]
+    width = len(converters)
+    pk_index = 3 + list(obj.fields).index(obj.pk_fields[0].name)
+    rows, lists = Page(), []
+    for found in cursor:
+        rows.append(tuple(conv(value) for conv, value in zip(converters, found)))
+        lists.append(found[width:])
+    if len(rows) > size:
+        return rows
+    reverse = {}
+    for index, rel in enumerate(obj.reverse):
+        convert = [col.python_value for col in _reverse_items(rel)]
+        groups = {}
+        for row, found in zip(rows, lists):
+            items = found[index] or ()
+            if rel.item is None:
+                groups[row[pk_index]] = [{'key_id': convert[0](key), 'value_id': convert[1](value)}
+                                         for key, value in items]
+            else:
+                groups[row[pk_index]] = [_fmt(convert[0](item)) for item in items]
+        reverse[rel.name] = groups
+    rows.reverse_lists = reverse
+    return rows
 
 
 def serialize_rows(obj, rows, reverse=None, limit=1000):
@@ -321,9 +417,10 @@ def read(obj, query):
 
 def render(obj, query, rows):
     """:func:`serialize_rows` of selected rows, with their reverse lists when the query
-    asks for them (one statement per reverse relation for these rows)."""
-    reverse = None
-    if query.recursion_depth and obj.reverse and rows:
+    asks for them (read with the rows by :func:`first_rows`, else by
+    :func:`_reverse_lists`)."""
+    reverse = getattr(rows, 'reverse_lists', None)
+    if reverse is None and query.recursion_depth and obj.reverse and rows:
         pk_index = 3 + list(obj.fields).index(obj.pk_fields[0].name)
         reverse = _reverse_lists(obj, query, [row[pk_index] for row in rows])
     return serialize_rows(obj, rows, reverse, query.recursion_limit)
