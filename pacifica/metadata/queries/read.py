@@ -333,6 +333,7 @@ def _aggregate_sql(obj, size):
     cache_key = (obj.name, size)
     if cache_key not in _AGGREGATES:
         pk = obj.pk_fields[0].column_name
+        order = ', '.join('"p"."{}"'.format(f.column_name) for f in obj.pk_fields)
         columns = []
         for rel in obj.reverse:
             items = ['"c"."{}"'.format(col.column_name) for col in _reverse_items(rel)]
@@ -345,7 +346,7 @@ def _aggregate_sql(obj, size):
                     int(size), item, rel.child._meta.table_name,  # pylint: disable=protected-access
                     rel.fk.column_name, pk))
         _AGGREGATES[cache_key] = ('SELECT "p".*, {} FROM ('.format(', '.join(columns)),
-                                  ') AS "p" ORDER BY "p"."{}"'.format(pk))
+                                  ') AS "p" ORDER BY {}'.format(order))   # the page's order
     return _AGGREGATES[cache_key]
 
 
